@@ -1,0 +1,92 @@
+// ESLint flat config (ESLint 10). The legacy `.eslintrc.json` format is
+// deprecated and not used here; see README "Lint".
+import js from "@eslint/js"
+import nx from "@nx/eslint-plugin"
+import { builtinModules } from "node:module"
+import globals from "globals"
+import tseslint from "typescript-eslint"
+
+/** Node built-ins, in both spellings; none may be imported by neutral code. */
+const nodeBuiltins = [...new Set(builtinModules.flatMap((m) => (m.startsWith("node:") ? [m] : [m, `node:${m}`])))]
+
+/** Host globals that neutral (core/testkit) code must reach through a port. */
+const hostGlobals = [
+  "process", "Buffer", "global", "require", "module", "__dirname", "__filename", "setImmediate",
+  "window", "document", "self", "navigator", "location", "localStorage", "sessionStorage",
+  "indexedDB", "crypto", "fetch", "XMLHttpRequest", "WebSocket", "Worker", "SharedWorker"
+].map((name) => ({ name, message: `"${name}" is a host API: core code reaches the host only through a port (docs/architecture.md).` }))
+
+/** External packages core code may import: the Effect family and pure, host-free crypto helpers. */
+const coreExternals = ["effect", "effect/*", "@effect/platform", "@effect/platform/*", "@effect/sql", "@effect/sql/*", "@scure/bip39", "@scure/bip39/*"]
+
+export default tseslint.config(
+  {
+    ignores: ["**/dist/**", "**/node_modules/**", "**/.nx/**", "**/coverage/**", "**/*.timestamp-*", "data/**", "tmp/**"]
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { plugins: { "@nx": nx } },
+  {
+    // Plain JavaScript here is Node tooling; TypeScript checks undefined names itself.
+    files: ["**/*.js", "**/*.mjs"],
+    languageOptions: { globals: globals.node }
+  },
+  {
+    files: ["**/*.ts", "**/*.mts", "**/*.js", "**/*.mjs"],
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrorsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/no-namespace": "off",
+      "no-console": "error",
+      "@nx/enforce-module-boundaries": [
+        "error",
+        {
+          enforceBuildableLibDependency: false,
+          banTransitiveDependencies: false,
+          depConstraints: [
+            // Layers: core -> core; adapter -> core; testkit -> core; app -> anything but apps; tooling -> anything.
+            { sourceTag: "type:core", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: coreExternals },
+            { sourceTag: "type:adapter", onlyDependOnLibsWithTags: ["type:core"] },
+            { sourceTag: "type:testkit", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: [...coreExternals, "@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*", "fast-check"] },
+            { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit"] },
+            { sourceTag: "type:tooling", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit", "type:tooling"] },
+            // Platforms: neutral code runs anywhere; node and browser code never meet.
+            { sourceTag: "platform:neutral", onlyDependOnLibsWithTags: ["platform:neutral"] },
+            { sourceTag: "platform:node", onlyDependOnLibsWithTags: ["platform:neutral", "platform:node"] },
+            { sourceTag: "platform:browser", onlyDependOnLibsWithTags: ["platform:neutral", "platform:browser"] },
+            // Scopes: the client side and the server side share only the shared vocabulary.
+            { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
+            { sourceTag: "scope:client", onlyDependOnLibsWithTags: ["scope:shared", "scope:client"] },
+            { sourceTag: "scope:server", onlyDependOnLibsWithTags: ["scope:shared", "scope:server"] }
+          ]
+        }
+      ]
+    }
+  },
+  {
+    // Neutral code (core libraries and conformance kits) compiles without DOM or @types/node;
+    // lint says the same thing earlier and more clearly.
+    files: ["libs/core/**/*.ts", "libs/testkit/**/src/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        paths: nodeBuiltins.map((name) => ({ name, message: "Node.js built-ins are host APIs: core code reaches the host only through a port." })),
+        patterns: [{ group: ["node:*"], message: "Node.js built-ins are host APIs: core code reaches the host only through a port." }]
+      }],
+      "no-restricted-globals": ["error", ...hostGlobals]
+    }
+  },
+  {
+    // Tests, configs, tooling and apps may write to the terminal.
+    files: ["**/test/**", "**/*.config.ts", "*.ts", "*.mjs", "tools/**", "apps/cli/**", "apps/*/scripts/**"],
+    rules: { "no-console": "off" }
+  },
+  {
+    // Build and test configuration is not library code: it reads the root's shared settings.
+    files: ["**/tsup.config.ts", "**/vitest.config.ts", "**/vitest.*.config.ts"],
+    rules: { "@nx/enforce-module-boundaries": "off" }
+  },
+  {
+    files: ["libs/core/**/test/**/*.ts"],
+    rules: { "no-restricted-imports": "off", "no-restricted-globals": "off" }
+  }
+)

@@ -1,0 +1,158 @@
+/**
+ * The canonical, versioned byte encodings that cryptography is computed
+ * over: the AEAD associated data of a record (INV-013), the input of a
+ * device's hash chain, and the message a device signs (INV-007).
+ *
+ * Every field has a fixed position and a length prefix, so the encoding is
+ * injective: two different headers never produce the same bytes. Format:
+ * `docs/formats.md`, "AAD v1".
+ *
+ * @since 0.1.0
+ */
+import { Either, Schema } from "effect"
+import { concat, fromUtf8, readU32, readU64, toBase64Url as toB64, u32, u64, utf8 } from "./Bytes.js"
+import { InvalidInput, UnsupportedFormat } from "./Errors.js"
+import { RecordHeader } from "./SyncRecord.js"
+
+/**
+ * Version byte of the AAD encoding.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const AAD_VERSION = 1
+
+const AAD_MAGIC = utf8("cipherlog/aad")
+const CHAIN_MAGIC = utf8("cipherlog/chain")
+const SIG_MAGIC = utf8("cipherlog/sig")
+
+const lp = (bytes: Uint8Array): Uint8Array => concat(u32(bytes.length), bytes)
+const lpText = (text: string): Uint8Array => lp(utf8(text))
+
+const encodeHeader = Schema.encodeSync(RecordHeader)
+
+/**
+ * AAD v1 of a record header:
+ * `"cipherlog/aad" ‖ 0x01 ‖ lp(storeId) ‖ lp(aggregateType) ‖ lp(aggregateId) ‖ lp(eventId) ‖
+ * lp(eventType) ‖ u64(version) ‖ u64(createdAt) ‖ lp(key.id) ‖ u64(key.epoch) ‖ lp(suite) ‖
+ * lp(author.userId) ‖ lp(author.deviceId) ‖ u64(chain.seq) ‖ lp(chain.prev or empty)`,
+ * where `lp(x) = u32be(len x) ‖ x` and text is UTF-8.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (header: RecordHeader): Uint8Array => {
+  const h = encodeHeader(header)
+  return concat(
+    AAD_MAGIC,
+    Uint8Array.of(AAD_VERSION),
+    lpText(h.storeId),
+    lpText(h.aggregateType),
+    lpText(h.aggregateId),
+    lpText(h.eventId),
+    lpText(h.eventType),
+    u64(h.version),
+    u64(h.createdAt),
+    lpText(h.key.id),
+    u64(h.key.epoch),
+    lpText(h.suite),
+    lpText(h.author.userId),
+    lpText(h.author.deviceId),
+    u64(h.chain.seq),
+    lp(header.chain.prev ?? new Uint8Array(0))
+  )
+}
+
+class Reader {
+  offset = 0
+  constructor(readonly bytes: Uint8Array) {}
+  take(n: number): Uint8Array {
+    if (n < 0 || this.offset + n > this.bytes.length) throw new RangeError("truncated")
+    const out = this.bytes.subarray(this.offset, this.offset + n)
+    this.offset += n
+    return out
+  }
+  lp(): Uint8Array {
+    const length = readU32(this.take(4), 0)
+    return this.take(length)
+  }
+  text(): string {
+    return fromUtf8(this.lp())
+  }
+  u64(): number {
+    return readU64(this.take(8), 0)
+  }
+}
+
+const decodeHeader = Schema.decodeUnknownEither(RecordHeader, { errors: "all" })
+
+/**
+ * Inverse of {@link encode}: reads AAD v1 bytes back into a header. Used by
+ * tests (injectivity) and by tools that inspect records.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const decode = (bytes: Uint8Array): Either.Either<RecordHeader, InvalidInput | UnsupportedFormat> => {
+  const r = new Reader(bytes)
+  let raw: unknown
+  try {
+    const magic = r.take(AAD_MAGIC.length)
+    if (!magic.every((b, i) => b === AAD_MAGIC[i])) {
+      return Either.left(new InvalidInput({ what: "AAD", problem: "does not start with cipherlog/aad" }))
+    }
+    const version = r.take(1)[0]!
+    if (version !== AAD_VERSION) {
+      return Either.left(new UnsupportedFormat({ format: "AAD", found: String(version), supported: [AAD_VERSION] }))
+    }
+    const storeId = r.text()
+    const aggregateType = r.text()
+    const aggregateId = r.text()
+    const eventId = r.text()
+    const eventType = r.text()
+    const version_ = r.u64()
+    const createdAt = r.u64()
+    const keyId = r.text()
+    const epoch = r.u64()
+    const suite = r.text()
+    const userId = r.text()
+    const deviceId = r.text()
+    const seq = r.u64()
+    const prev = r.lp()
+    if (r.offset !== bytes.length) {
+      return Either.left(new InvalidInput({ what: "AAD", problem: "trailing bytes after the last field" }))
+    }
+    raw = {
+      storeId, aggregateType, aggregateId, eventId, eventType, version: version_, createdAt,
+      key: { id: keyId, epoch }, suite, author: { userId, deviceId },
+      chain: prev.length === 0 ? { seq } : { seq, prev: toB64(prev) }
+    }
+  } catch (_) {
+    return Either.left(new InvalidInput({ what: "AAD", problem: "truncated or malformed" }))
+  }
+  return Either.mapLeft(decodeHeader(raw), (e) => InvalidInput.fromParseError("AAD", e))
+}
+
+
+/**
+ * The bytes a device's hash chain hashes (SHA-256) for one record:
+ * `"cipherlog/chain" ‖ 0x01 ‖ lp(aad) ‖ lp(nonce) ‖ lp(ciphertext)`. The AAD
+ * already holds `chain.prev`, so each digest commits to the whole chain.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const chainInput = (aad: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array =>
+  concat(CHAIN_MAGIC, Uint8Array.of(AAD_VERSION), lp(aad), lp(nonce), lp(ciphertext))
+
+/**
+ * The message a device signs (Ed25519) to vouch for its chain up to a
+ * record: `"cipherlog/sig" ‖ 0x01 ‖ digest` (32-byte chain digest).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const signatureInput = (digest: Uint8Array): Uint8Array => {
+  if (digest.length !== 32) throw new RangeError("a chain digest is 32 bytes")
+  return concat(SIG_MAGIC, Uint8Array.of(AAD_VERSION), digest)
+}

@@ -1,0 +1,3 @@
+import { libBuild } from "../../../tsup.shared"
+
+export default libBuild()

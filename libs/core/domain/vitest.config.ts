@@ -1,0 +1,3 @@
+import { libConfig } from "../../../vitest.shared"
+
+export default libConfig(import.meta.dirname)

@@ -1,0 +1,21 @@
+/**
+ * The few host globals that every JavaScript host Cipherlog targets provides
+ * (browsers, workers, Node.js, Deno, Bun, edge runtimes — the WinterTC
+ * minimum common API), declared here so that core libraries can use them
+ * while compiling with neither the DOM library nor `@types/node`.
+ *
+ * Anything not declared here (filesystem, network, `process`, `window`,
+ * `crypto`, IndexedDB, …) is unavailable to core code on purpose: it must
+ * come through a port.
+ */
+declare class TextEncoder {
+  readonly encoding: string
+  encode(input?: string): Uint8Array<ArrayBuffer>
+}
+
+declare class TextDecoder {
+  constructor(label?: string, options?: { readonly fatal?: boolean; readonly ignoreBOM?: boolean })
+  readonly encoding: string
+  readonly fatal: boolean
+  decode(input?: ArrayBufferView | ArrayBuffer, options?: { readonly stream?: boolean }): string
+}
