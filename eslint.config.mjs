@@ -16,8 +16,40 @@ const hostGlobals = [
   "indexedDB", "crypto", "fetch", "XMLHttpRequest", "WebSocket", "Worker", "SharedWorker"
 ].map((name) => ({ name, message: `"${name}" is a host API: core code reaches the host only through a port (docs/architecture.md).` }))
 
+/** Conformance kits belong to tests: no library or app source imports one. */
+const testkitPattern = { group: ["@cipherlog/*-conformance", "@cipherlog/*-conformance/*"], message: "Conformance kits are imported by test files only." }
+
 /** External packages core code may import: the Effect family and pure, host-free crypto helpers. */
 const coreExternals = ["effect", "effect/*", "@effect/platform", "@effect/platform/*", "@effect/sql", "@effect/sql/*", "@scure/bip39", "@scure/bip39/*"]
+
+/** Test runners and property testing, which tests of any layer may import. */
+const testExternals = ["@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*", "@vitest/*", "fast-check"]
+
+/**
+ * The module-boundary rules. Tags have three dimensions (docs/architecture.md):
+ * type (layers), platform (which host APIs) and scope (client or server side).
+ */
+const boundaries = ({ testing }) => ({
+  enforceBuildableLibDependency: false,
+  banTransitiveDependencies: false,
+  depConstraints: [
+    // Layers: core -> core; adapter -> core (and testkits, from tests only); testkit -> core;
+    // app -> anything but apps; tooling -> anything.
+    { sourceTag: "type:core", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: [...coreExternals, ...(testing ? testExternals : [])] },
+    { sourceTag: "type:adapter", onlyDependOnLibsWithTags: ["type:core", "type:testkit"] },
+    { sourceTag: "type:testkit", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: [...coreExternals, ...testExternals] },
+    { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit"] },
+    { sourceTag: "type:tooling", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit", "type:tooling"] },
+    // Platforms: neutral code runs on any host; node and browser code never meet.
+    { sourceTag: "platform:neutral", onlyDependOnLibsWithTags: ["platform:neutral"] },
+    { sourceTag: "platform:node", onlyDependOnLibsWithTags: ["platform:neutral", "platform:node"] },
+    { sourceTag: "platform:browser", onlyDependOnLibsWithTags: ["platform:neutral", "platform:browser"] },
+    // Scopes: the client side and the server side share only the shared vocabulary.
+    { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
+    { sourceTag: "scope:client", onlyDependOnLibsWithTags: ["scope:shared", "scope:client"] },
+    { sourceTag: "scope:server", onlyDependOnLibsWithTags: ["scope:shared", "scope:server"] }
+  ]
+})
 
 export default tseslint.config(
   {
@@ -38,29 +70,7 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-namespace": "off",
       "no-console": "error",
-      "@nx/enforce-module-boundaries": [
-        "error",
-        {
-          enforceBuildableLibDependency: false,
-          banTransitiveDependencies: false,
-          depConstraints: [
-            // Layers: core -> core; adapter -> core; testkit -> core; app -> anything but apps; tooling -> anything.
-            { sourceTag: "type:core", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: coreExternals },
-            { sourceTag: "type:adapter", onlyDependOnLibsWithTags: ["type:core"] },
-            { sourceTag: "type:testkit", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: [...coreExternals, "@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*", "fast-check"] },
-            { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit"] },
-            { sourceTag: "type:tooling", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit", "type:tooling"] },
-            // Platforms: neutral code runs anywhere; node and browser code never meet.
-            { sourceTag: "platform:neutral", onlyDependOnLibsWithTags: ["platform:neutral"] },
-            { sourceTag: "platform:node", onlyDependOnLibsWithTags: ["platform:neutral", "platform:node"] },
-            { sourceTag: "platform:browser", onlyDependOnLibsWithTags: ["platform:neutral", "platform:browser"] },
-            // Scopes: the client side and the server side share only the shared vocabulary.
-            { sourceTag: "scope:shared", onlyDependOnLibsWithTags: ["scope:shared"] },
-            { sourceTag: "scope:client", onlyDependOnLibsWithTags: ["scope:shared", "scope:client"] },
-            { sourceTag: "scope:server", onlyDependOnLibsWithTags: ["scope:shared", "scope:server"] }
-          ]
-        }
-      ]
+      "@nx/enforce-module-boundaries": ["error", boundaries({ testing: false })]
     }
   },
   {
@@ -70,14 +80,22 @@ export default tseslint.config(
     rules: {
       "no-restricted-imports": ["error", {
         paths: nodeBuiltins.map((name) => ({ name, message: "Node.js built-ins are host APIs: core code reaches the host only through a port." })),
-        patterns: [{ group: ["node:*"], message: "Node.js built-ins are host APIs: core code reaches the host only through a port." }]
+        patterns: [
+          { group: ["node:*"], message: "Node.js built-ins are host APIs: core code reaches the host only through a port." },
+          testkitPattern
+        ]
       }],
       "no-restricted-globals": ["error", ...hostGlobals]
     }
   },
   {
+    // Conformance kits belong to tests: no library or app source imports one.
+    files: ["libs/adapters/**/src/**/*.ts", "apps/**/src/**/*.ts"],
+    rules: { "no-restricted-imports": ["error", { patterns: [testkitPattern] }] }
+  },
+  {
     // Tests, configs, tooling and apps may write to the terminal.
-    files: ["**/test/**", "**/*.config.ts", "*.ts", "*.mjs", "tools/**", "apps/cli/**", "apps/*/scripts/**"],
+    files: ["**/test/**", "**/*.config.ts", "*.ts", "*.mjs", "tools/**", "libs/testkit/**", "apps/cli/**", "apps/*/scripts/**"],
     rules: { "no-console": "off" }
   },
   {
@@ -86,7 +104,12 @@ export default tseslint.config(
     rules: { "@nx/enforce-module-boundaries": "off" }
   },
   {
-    files: ["libs/core/**/test/**/*.ts"],
-    rules: { "no-restricted-imports": "off", "no-restricted-globals": "off" }
+    // Tests may use host APIs and test runners; the layer rules still apply to what they import.
+    files: ["libs/**/test/**/*.ts"],
+    rules: {
+      "no-restricted-imports": "off",
+      "no-restricted-globals": "off",
+      "@nx/enforce-module-boundaries": ["error", boundaries({ testing: true })]
+    }
   }
 )

@@ -19,3 +19,15 @@ declare class TextDecoder {
   readonly fatal: boolean
   decode(input?: ArrayBufferView | ArrayBuffer, options?: { readonly stream?: boolean }): string
 }
+
+/**
+ * The console exists in every host. Core libraries never use it (lint
+ * forbids it: they log through Effect's logger); conformance kits print
+ * their vector counts with it.
+ */
+declare const console: {
+  log(...data: ReadonlyArray<unknown>): void
+  info(...data: ReadonlyArray<unknown>): void
+  warn(...data: ReadonlyArray<unknown>): void
+  error(...data: ReadonlyArray<unknown>): void
+}

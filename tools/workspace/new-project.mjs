@@ -72,12 +72,19 @@ write("tsconfig.lib.json", JSON.stringify({
 
 write("tsconfig.spec.json", JSON.stringify({
   extends: `${up}/tsconfig.base.json`,
-  compilerOptions: { lib: [...new Set([...libSettings.lib, "DOM", "DOM.Iterable"])], types: ["node"] },
+  compilerOptions: { lib: [...new Set([...libSettings.lib, "DOM", "DOM.Iterable"])], types: ["node"], allowImportingTsExtensions: true },
   include: ["src/**/*.ts", "test/**/*.ts", "*.config.ts", ...libSettings.files]
 }, null, 2) + "\n")
 
-write("tsup.config.ts", `import { libBuild } from "${up}/tsup.shared"\n\nexport default libBuild()\n`)
-write("vitest.config.ts", `import { libConfig } from "${up}/vitest.shared"\n\nexport default libConfig(import.meta.dirname)\n`)
+write("tsconfig.build.json", JSON.stringify({
+  extends: "./tsconfig.lib.json",
+  compilerOptions: {
+    paths: {}, noEmit: false, emitDeclarationOnly: true, declaration: true, declarationMap: true, outDir: "dist", rootDir: "src"
+  }
+}, null, 2) + "\n")
+
+write("tsup.config.ts", `import { libBuild } from "${up}/tsup.shared.ts"\n\nexport default libBuild()\n`)
+write("vitest.config.ts", `import { libConfig } from "${up}/vitest.shared.ts"\n\nexport default libConfig(import.meta.dirname)\n`)
 if (!existsSync(join(abs, "src/index.ts"))) write("src/index.ts", `/**\n * ${description}\n *\n * @since 0.1.0\n */\nexport {}\n`)
 if (!existsSync(join(abs, "README.md"))) write("README.md", `# ${pkgName}\n\n${description}\n`)
 

@@ -1,3 +1,3 @@
-import { libBuild } from "../../../tsup.shared"
+import { libBuild } from "../../../tsup.shared.ts"
 
 export default libBuild()

@@ -1,3 +1,3 @@
-import { libConfig } from "../../../vitest.shared"
+import { libConfig } from "../../../vitest.shared.ts"
 
 export default libConfig(import.meta.dirname)
