@@ -57,6 +57,8 @@ export const primitives = (options: Options = {}): Crypto.Primitives<Uint8Array,
   aead: {
     importKey: (_algorithm, raw) => Effect.sync(() => raw.slice()),
     destroyKey: (key) => key.fill(0),
+    sealSync: (algorithm, key, nonce, plaintext, aad) => ciphers[algorithm](key, nonce, aad).encrypt(plaintext),
+    openSync,
     seal: (algorithm, key, nonce, plaintext, aad) => Effect.sync(() => ciphers[algorithm](key, nonce, aad).encrypt(plaintext)),
     sealMany: (algorithm, key, items) =>
       Effect.sync(() => items.map((item) => ciphers[algorithm](key, item.nonce, item.aad).encrypt(item.plaintext))),

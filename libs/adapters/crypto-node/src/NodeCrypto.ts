@@ -1,15 +1,16 @@
 /**
  * The Crypto port on `node:crypto` (OpenSSL): the default for the CLI and
  * the server. XChaCha20-Poly1305 (which OpenSSL lacks) comes from
- * `@noble/ciphers`; Argon2id from `hash-wasm`.
+ * `@noble/ciphers`; Argon2id from the native reference implementation
+ * (`argon2`), measured faster here than `hash-wasm` (see internal/argon2.ts).
  *
  * @since 0.1.0
  */
-import { Crypto, DecryptionFailed, Hkdf } from "@cipherlog/crypto"
+import { Crypto, DecryptionFailed, Hkdf, PublicKeyCache } from "@cipherlog/crypto"
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js"
 import { Effect, Layer } from "effect"
 import * as nodeCrypto from "node:crypto"
-import { argon2 } from "./internal/argon2.js"
+import { argon2id } from "./internal/argon2.js"
 
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex")
 const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex")
@@ -33,6 +34,10 @@ const privateKey = (prefix: Buffer, secret: Uint8Array) => {
 
 const publicKey = (prefix: Buffer, raw: Uint8Array) =>
   nodeCrypto.createPublicKey({ key: Buffer.concat([prefix, raw]), format: "der", type: "spki" })
+
+// Parsing a public key costs more than using it: keep the recent ones.
+const ed25519Keys = PublicKeyCache.make<nodeCrypto.KeyObject>()
+const x25519Keys = PublicKeyCache.make<nodeCrypto.KeyObject>()
 
 /** AEAD key material: a private copy of the key bytes, zeroed on destroy. */
 type AeadKey = Buffer
@@ -76,6 +81,27 @@ const openSync = (algorithm: Crypto.AeadAlgorithm, key: AeadKey, nonce: Uint8Arr
   }
 }
 
+/**
+ * Small random requests (nonces, ids) are served from a pool refilled from
+ * OpenSSL's CSPRNG 8 KiB at a time, as Node's own `randomUUID` does: one
+ * `randomFillSync` per message was the largest single cost of sealing a
+ * 1 KiB record. Bytes are handed out once, copied, and never reused.
+ */
+const POOL_SIZE = 8192
+const pool = new Uint8Array(POOL_SIZE)
+let poolOffset = POOL_SIZE
+const randomBytes = (length: number): Uint8Array => {
+  if (length > 256) return nodeCrypto.randomFillSync(new Uint8Array(length))
+  if (poolOffset + length > POOL_SIZE) {
+    nodeCrypto.randomFillSync(pool)
+    poolOffset = 0
+  }
+  const out = pool.slice(poolOffset, poolOffset + length)
+  pool.fill(0, poolOffset, poolOffset + length)
+  poolOffset += length
+  return out
+}
+
 const hmacSync = (key: Uint8Array, data: Uint8Array) => u8(nodeCrypto.createHmac("sha256", key).update(data).digest())
 
 /**
@@ -87,13 +113,13 @@ const hmacSync = (key: Uint8Array, data: Uint8Array) => u8(nodeCrypto.createHmac
 export const primitives: Crypto.Primitives<AeadKey, nodeCrypto.KeyObject, nodeCrypto.KeyObject> = {
   name: "node",
   algorithms: ["AES-256-GCM", "ChaCha20-Poly1305", "XChaCha20-Poly1305"],
-  randomBytes: (length) => nodeCrypto.randomFillSync(new Uint8Array(length)),
+  randomBytes,
   sha256: (data) => Effect.sync(() => u8(nodeCrypto.createHash("sha256").update(data).digest())),
   hmacSha256: (key, data) => Effect.sync(() => hmacSync(key, data)),
   hkdf: (ikm, salt, info, length) => Effect.sync(() => u8(nodeCrypto.hkdfSync("sha256", ikm, salt, info, length))),
   hkdfExtract: (salt, ikm) => Effect.sync(() => hmacSync(salt, ikm)),
   hkdfExpand: Hkdf.expandWith((key, data) => Effect.sync(() => hmacSync(key, data))),
-  argon2id: argon2,
+  argon2id,
   aead: {
     importKey: (_algorithm, raw) => Effect.sync(() => {
       const key = Buffer.alloc(32)
@@ -101,6 +127,8 @@ export const primitives: Crypto.Primitives<AeadKey, nodeCrypto.KeyObject, nodeCr
       return key
     }),
     destroyKey: (key) => key.fill(0),
+    sealSync,
+    openSync,
     seal: (algorithm, key, nonce, plaintext, aad) => Effect.sync(() => sealSync(algorithm, key, nonce, plaintext, aad)),
     sealMany: (algorithm, key, items) =>
       Effect.sync(() => items.map((item) => sealSync(algorithm, key, item.nonce, item.plaintext, item.aad))),
@@ -129,7 +157,7 @@ export const primitives: Crypto.Primitives<AeadKey, nodeCrypto.KeyObject, nodeCr
     verify: (raw, message, signature) =>
       Effect.sync(() => {
         try {
-          return nodeCrypto.verify(null, message, publicKey(SPKI_ED25519, raw), signature)
+          return nodeCrypto.verify(null, message, ed25519Keys.get(raw, () => publicKey(SPKI_ED25519, raw)), signature)
         } catch (_) {
           return false
         }
@@ -147,7 +175,7 @@ export const primitives: Crypto.Primitives<AeadKey, nodeCrypto.KeyObject, nodeCr
     agree: (key, raw) =>
       Effect.sync(() => {
         try {
-          return u8(nodeCrypto.diffieHellman({ privateKey: key, publicKey: publicKey(SPKI_X25519, raw) }))
+          return u8(nodeCrypto.diffieHellman({ privateKey: key, publicKey: x25519Keys.get(raw, () => publicKey(SPKI_X25519, raw)) }))
         } catch (_) {
           return undefined
         }

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Crypto, DecryptionFailed, Hkdf } from "@cipherlog/crypto"
+import { Crypto, DecryptionFailed, Hkdf, PublicKeyCache } from "@cipherlog/crypto"
 import { chacha20poly1305, xchacha20poly1305 } from "@noble/ciphers/chacha.js"
 import { equalBytes } from "@noble/ciphers/utils.js"
 import { ed25519, x25519 } from "@noble/curves/ed25519.js"
@@ -67,6 +67,10 @@ const openOne = (algorithm: Crypto.AeadAlgorithm, key: AeadKey, nonce: Uint8Arra
   key.kind === "subtle"
     ? subtle().decrypt(gcmParams(nonce, aad), key.key, bs(ciphertext)).then((b) => new Uint8Array(b), () => undefined)
     : Promise.resolve(openNoble(algorithm as keyof typeof nobleAead, key.key, nonce, ciphertext, aad))
+
+// Importing a public key is an async WebCrypto call of its own: keep the recent ones.
+const ed25519Keys = PublicKeyCache.make<Promise<CryptoKey>>()
+const x25519Keys = PublicKeyCache.make<Promise<CryptoKey>>()
 
 /**
  * Which curve operations the host's WebCrypto performs itself.
@@ -175,7 +179,7 @@ export const primitives = (capabilities: Capabilities): Crypto.Primitives<AeadKe
       capabilities.ed25519
         ? Effect.promise(async () => {
           try {
-            const key = await subtle().importKey("raw", bs(publicKey), { name: "Ed25519" }, false, ["verify"])
+            const key = await ed25519Keys.get(publicKey, () => subtle().importKey("raw", bs(publicKey.slice()), { name: "Ed25519" }, false, ["verify"]))
             return await subtle().verify({ name: "Ed25519" }, key, bs(signature), bs(message))
           } catch (_) {
             return false
@@ -209,7 +213,7 @@ export const primitives = (capabilities: Capabilities): Crypto.Primitives<AeadKe
       Effect.promise(async () => {
         try {
           if (key.kind === "bytes") return x25519.getSharedSecret(key.key, publicKey)
-          const peer = await subtle().importKey("raw", bs(publicKey), { name: "X25519" }, false, [])
+          const peer = await x25519Keys.get(publicKey, () => subtle().importKey("raw", bs(publicKey.slice()), { name: "X25519" }, false, []))
           return new Uint8Array(await subtle().deriveBits({ name: "X25519", public: peer }, key.key, 256))
         } catch (_) {
           return undefined

@@ -29,6 +29,7 @@ import {
   makeSigningKey,
   makeSymmetricKey,
   materialOf,
+  materialSync,
   purposes,
   recordUse,
   type SigningKey,
@@ -151,6 +152,16 @@ export interface Primitives<M = unknown, S = unknown, X = unknown> {
     readonly seal: (
       algorithm: AeadAlgorithm, key: M, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
     ) => Effect.Effect<Uint8Array>
+    /**
+     * Optional synchronous fast path of `seal`/`open` for hosts whose AEAD is
+     * synchronous (node:crypto, noble): lets `make` encrypt a single message
+     * with one Effect step instead of several.
+     */
+    readonly sealSync?: (algorithm: AeadAlgorithm, key: M, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array) => Uint8Array
+    /** See `sealSync`; `undefined` when authentication fails. */
+    readonly openSync?: (
+      algorithm: AeadAlgorithm, key: M, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array
+    ) => Uint8Array | undefined
     /** A batch; adapters whose host has per-call overhead (WebCrypto) overlap the calls. */
     readonly sealMany: (
       algorithm: AeadAlgorithm, key: M, items: ReadonlyArray<{ readonly nonce: Uint8Array } & SealInput>
@@ -355,24 +366,22 @@ export const make = <M, S, X>(p: Primitives<M, S, X>): Crypto => {
       const nonces = random(n * items.length)
       const withNonces = items.map((item, i) => ({ ...item, nonce: nonces.subarray(i * n, (i + 1) * n) }))
       const algorithm = suiteAlgorithm[key.suite]
-      const ciphertexts = items.length === 1
-        ? [yield* p.aead.seal(algorithm, m, withNonces[0]!.nonce, items[0]!.plaintext, items[0]!.aad)]
+      const ciphertexts = p.aead.sealSync
+        ? withNonces.map((item) => p.aead.sealSync!(algorithm, m, item.nonce, item.plaintext, item.aad))
         : yield* p.aead.sealMany(algorithm, m, withNonces)
       return ciphertexts.map((ciphertext, i): Sealed => ({ suite: key.suite, nonce: withNonces[i]!.nonce, ciphertext }))
     })
 
-  const checkSealed = (key: SymmetricKey, sealed: Sealed) =>
-    Effect.gen(function*() {
-      if (sealed.suite !== key.suite) {
-        // A key serves one suite; a record naming another cannot have been sealed with it.
-        return yield* Effect.fail(new DecryptionFailed({ algorithm: suiteAlgorithm[key.suite] }))
-      }
-      const algorithm = yield* checkSuite(sealed.suite)
-      if (sealed.nonce.length !== nonceLength[sealed.suite] || sealed.ciphertext.length < TAG_LENGTH) {
-        return yield* Effect.fail(new DecryptionFailed({ algorithm }))
-      }
-      return algorithm
-    })
+  const checkSealed = (key: SymmetricKey, sealed: Sealed): AeadAlgorithm | DecryptionFailed | UnsupportedSuite => {
+    // A key serves one suite; a record naming another cannot have been sealed with it.
+    if (sealed.suite !== key.suite) return new DecryptionFailed({ algorithm: suiteAlgorithm[key.suite] })
+    if (!suites.includes(sealed.suite)) return unsupported(sealed.suite)
+    const algorithm = suiteAlgorithm[sealed.suite]
+    if (sealed.nonce.length !== nonceLength[sealed.suite] || sealed.ciphertext.length < TAG_LENGTH) {
+      return new DecryptionFailed({ algorithm })
+    }
+    return algorithm
+  }
 
   const checkRawAead = (algorithm: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array) =>
     Effect.gen(function*() {
@@ -450,13 +459,28 @@ export const make = <M, S, X>(p: Primitives<M, S, X>): Crypto => {
         else if (isSigningKey(key)) p.ed25519.destroyKey(m as S)
         else p.x25519.destroyKey(m as X)
       }),
-    seal: (key, plaintext, aad) => Effect.map(sealWith(key, [{ plaintext, aad }]), (all) => all[0]!),
+    seal: (key, plaintext, aad) =>
+      // The hot path: checks are synchronous and, with a synchronous primitive, so is the encryption.
+      Effect.suspend((): Effect.Effect<Sealed, InvalidKey | KeyUsageExhausted> => {
+        const m = materialSync<M>(key, p.name)
+        if (m instanceof InvalidKey) return Effect.fail(m)
+        if (!recordUse(key, 1)) return Effect.fail(new KeyUsageExhausted({ purpose: key.purpose, limit: key.limit }))
+        const nonce = random(nonceLength[key.suite])
+        const algorithm = suiteAlgorithm[key.suite]
+        return p.aead.sealSync
+          ? Effect.succeed<Sealed>({ suite: key.suite, nonce, ciphertext: p.aead.sealSync(algorithm, m, nonce, plaintext, aad) })
+          : Effect.map(p.aead.seal(algorithm, m, nonce, plaintext, aad), (ciphertext): Sealed => ({ suite: key.suite, nonce, ciphertext }))
+      }),
     sealMany: (key, items) => (items.length === 0 ? Effect.succeed([]) : sealWith(key, items)),
     open: (key, sealed, aad) =>
-      Effect.gen(function*() {
-        const m = yield* materialOf<M>(key, p.name)
-        const algorithm = yield* checkSealed(key, sealed)
-        return yield* p.aead.open(algorithm, m, sealed.nonce, sealed.ciphertext, aad)
+      Effect.suspend((): Effect.Effect<Uint8Array, DecryptionFailed | InvalidKey | UnsupportedSuite> => {
+        const m = materialSync<M>(key, p.name)
+        if (m instanceof InvalidKey) return Effect.fail(m)
+        const algorithm = checkSealed(key, sealed)
+        if (typeof algorithm !== "string") return Effect.fail(algorithm)
+        if (!p.aead.openSync) return p.aead.open(algorithm, m, sealed.nonce, sealed.ciphertext, aad)
+        const plaintext = p.aead.openSync(algorithm, m, sealed.nonce, sealed.ciphertext, aad)
+        return plaintext === undefined ? Effect.fail(new DecryptionFailed({ algorithm })) : Effect.succeed(plaintext)
       }),
     openMany: (key, items) =>
       Effect.gen(function*() {

@@ -214,18 +214,19 @@ export const makeAgreementKey = <M>(adapter: string, publicKey: Uint8Array, keyM
 }
 
 /** @internal */
-export const materialOf = <M>(
-  key: SymmetricKey | SigningKey | AgreementKey,
-  adapter: string
-): Effect.Effect<M, InvalidKey> => {
-  if (key.destroyed) return Effect.fail(new InvalidKey({ reason: "destroyed", detail: "this key was destroyed" }))
+export const materialSync = <M>(key: SymmetricKey | SigningKey | AgreementKey, adapter: string): M | InvalidKey => {
+  if (key.destroyed) return new InvalidKey({ reason: "destroyed", detail: "this key was destroyed" })
   if (key.adapter !== adapter) {
-    return Effect.fail(new InvalidKey({ reason: "adapter", detail: `a key of the ${key.adapter} adapter was given to the ${adapter} adapter` }))
+    return new InvalidKey({ reason: "adapter", detail: `a key of the ${key.adapter} adapter was given to the ${adapter} adapter` })
   }
   const m = material.get(key)
-  return m === undefined
-    ? Effect.fail(new InvalidKey({ reason: "adapter", detail: "not a key handle made by a Crypto adapter" }))
-    : Effect.succeed(m as M)
+  return m === undefined ? new InvalidKey({ reason: "adapter", detail: "not a key handle made by a Crypto adapter" }) : (m as M)
+}
+
+/** @internal */
+export const materialOf = <M>(key: SymmetricKey | SigningKey | AgreementKey, adapter: string): Effect.Effect<M, InvalidKey> => {
+  const m = materialSync<M>(key, adapter)
+  return m instanceof InvalidKey ? Effect.fail(m) : Effect.succeed(m)
 }
 
 /** @internal */

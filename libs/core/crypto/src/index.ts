@@ -33,4 +33,6 @@ export {
 /** @since 0.1.0 */
 export * from "./Labels.js"
 /** @since 0.1.0 */
+export * as PublicKeyCache from "./PublicKeyCache.js"
+/** @since 0.1.0 */
 export * from "./Secret.js"
