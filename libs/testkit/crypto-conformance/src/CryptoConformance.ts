@@ -66,6 +66,100 @@ const aeadVectors = (crypto: Crypto.Crypto, algorithm: Aead, cases: typeof wyche
   })
 
 /**
+ * The invariant checks, as functions that report what they found instead of
+ * asserting, so that the suite can require them to pass and the mutant tests
+ * (tools/interop) can show each one failing on a deliberately broken adapter.
+ *
+ * @since 0.1.0
+ */
+export const checks = {
+  /** INV-008: encrypts `runs` messages under one key; returns how many distinct nonces were used. */
+  distinctNonces: (crypto: Crypto.Crypto, runs: number) =>
+    Effect.gen(function*() {
+      const { key } = yield* crypto.generateKey("dek")
+      const seen = new Set<string>()
+      const empty = new Uint8Array(0)
+      const batch = Array.from({ length: Math.min(10_000, runs) }, () => ({ plaintext: empty, aad: empty }))
+      for (let done = 0; done < runs; done += batch.length) {
+        const sealed = yield* crypto.sealMany(key, batch.slice(0, Math.min(batch.length, runs - done)))
+        for (const s of sealed) seen.add(Encoding.encodeBase64(s.nonce))
+      }
+      return { distinct: seen.size, used: key.used }
+    }),
+
+  /** INV-008: a key with a limit of 3 encryptions; returns how many of 5 attempts it accepted. */
+  encryptionsPastLimit: (crypto: Crypto.Crypto) =>
+    Effect.gen(function*() {
+      const key = yield* crypto.importKey("dek", yield* crypto.randomBytes(32), { limit: 3 })
+      let accepted = 0
+      for (let i = 0; i < 5; i++) {
+        const result = yield* Effect.either(crypto.seal(key, Bytes.utf8("x"), new Uint8Array(0)))
+        if (Either.isRight(result)) accepted++
+      }
+      return accepted
+    }),
+
+  /** INV-013: flips every bit of ciphertext, tag, nonce and AAD; returns how many flips still opened. */
+  acceptedFlips: (crypto: Crypto.Crypto, suite: SuiteId) =>
+    Effect.gen(function*() {
+      const { key } = yield* crypto.generateKey("dek", { suite })
+      const plaintext = Bytes.utf8("tamper-evident payload, 32 bytes")
+      const aad = Bytes.utf8("context: store/agg/v1")
+      const sealed = yield* crypto.seal(key, plaintext, aad)
+      const attempts: Array<Effect.Effect<unknown, unknown>> = []
+      for (let bit = 0; bit < sealed.ciphertext.length * 8; bit++) {
+        attempts.push(crypto.open(key, { ...sealed, ciphertext: flipBit(sealed.ciphertext, bit) }, aad))
+      }
+      for (let bit = 0; bit < sealed.nonce.length * 8; bit++) {
+        attempts.push(crypto.open(key, { ...sealed, nonce: flipBit(sealed.nonce, bit) }, aad))
+      }
+      for (let bit = 0; bit < aad.length * 8; bit++) attempts.push(crypto.open(key, sealed, flipBit(aad, bit)))
+      let accepted = 0
+      for (const attempt of attempts) {
+        const result = yield* Effect.either(attempt)
+        if (Either.isRight(result)) accepted++
+        else expect((result.left as DecryptionFailed)._tag).toBe("DecryptionFailed")
+      }
+      return { attempts: attempts.length, accepted }
+    }),
+
+  /** INV-016: provokes every kind of crypto failure with canary secrets; returns the leaks found. */
+  leaks: (crypto: Crypto.Crypto) =>
+    Effect.gen(function*() {
+      const keyCanary = Bytes.utf8("KEY-CANARY-0123456789abcdefghijk")
+      const plainCanary = Bytes.utf8("PLAINTEXT-CANARY-never-in-errors")
+      const passCanary = "PASSPHRASE-CANARY-correct-horse"
+      const secrets = [keyCanary, plainCanary, passCanary]
+      const key = yield* crypto.importKey("dek", keyCanary)
+      const sealed = yield* crypto.seal(key, plainCanary, plainCanary)
+      const { key: wrong } = yield* crypto.generateKey("dek")
+      const failures: Array<{ readonly _tag: string; readonly message: string }> = [
+        yield* Effect.flip(crypto.open(wrong, sealed, plainCanary)),
+        yield* Effect.flip(crypto.open(key, { ...sealed, ciphertext: flipBit(sealed.ciphertext, 0) }, plainCanary)),
+        yield* Effect.flip(crypto.importKey("dek", Bytes.concat(keyCanary, keyCanary))),
+        yield* Effect.flip(crypto.argon2id(Bytes.utf8(passCanary), new Uint8Array(16), { ...Argon2.owaspMinimum, memoryKiB: 1 })),
+        yield* Effect.flip(crypto.argon2id(Bytes.utf8(passCanary), new Uint8Array(4), Argon2.owaspMinimum)),
+        yield* Effect.flip(crypto.hazmat.aeadEncrypt("AES-256-GCM", keyCanary, new Uint8Array(7), plainCanary, plainCanary)),
+        yield* Effect.flip(crypto.hazmat.aeadDecrypt("AES-256-GCM", keyCanary, new Uint8Array(12), plainCanary, plainCanary)),
+        yield* Effect.flip(crypto.hazmat.hkdf(keyCanary, keyCanary, plainCanary, 10_000)),
+        yield* Effect.flip(crypto.ed25519.importSeed(Bytes.concat(keyCanary, keyCanary))),
+        yield* Effect.flip(crypto.x25519.agree(yield* crypto.x25519.importSecret(keyCanary), new Uint8Array(32)))
+      ]
+      const found: Array<string> = []
+      for (const failure of failures) {
+        const leak = findLeak(failure, secrets)
+        if (leak !== undefined) found.push(`${failure._tag} shows ${leak}`)
+        if (failure.message.length < 20) found.push(`${failure._tag} has no useful message`)
+      }
+      for (const handle of [key, yield* crypto.ed25519.importSeed(keyCanary), yield* crypto.x25519.importSecret(keyCanary)]) {
+        const leak = findLeak(handle, [keyCanary])
+        if (leak !== undefined) found.push(`a key handle shows ${leak}`)
+      }
+      return found
+    })
+}
+
+/**
  * Defines the conformance tests for one Crypto adapter.
  *
  * @since 0.1.0
@@ -105,29 +199,19 @@ export const suite = (name: string, cryptoLayer: Layer.Layer<Crypto.Crypto>, opt
         { fastCheck: { numRuns: 30 } }
       )
 
-      it.effect("AEAD: every single-bit flip of ciphertext, tag, nonce or AAD fails to open", () =>
+      it.effect("INV-013 AEAD: every single-bit flip of ciphertext, tag, nonce or AAD fails to open", () =>
         Effect.gen(function*() {
           const crypto = yield* Crypto.Crypto
           let flips = 0
           for (const suite of crypto.suites) {
-            const { key } = yield* crypto.generateKey("dek", { suite })
-            const plaintext = Bytes.utf8("tamper-evident payload, 32 bytes")
-            const aad = Bytes.utf8("context: store/agg/v1")
-            const sealed = yield* crypto.seal(key, plaintext, aad)
-            const attempts: Array<Effect.Effect<unknown, unknown>> = []
-            for (let bit = 0; bit < sealed.ciphertext.length * 8; bit++) {
-              attempts.push(crypto.open(key, { ...sealed, ciphertext: flipBit(sealed.ciphertext, bit) }, aad))
-            }
-            for (let bit = 0; bit < sealed.nonce.length * 8; bit++) {
-              attempts.push(crypto.open(key, { ...sealed, nonce: flipBit(sealed.nonce, bit) }, aad))
-            }
-            for (let bit = 0; bit < aad.length * 8; bit++) attempts.push(crypto.open(key, sealed, flipBit(aad, bit)))
-            for (const attempt of attempts) {
-              const result = yield* Effect.either(attempt)
-              expect(Either.isLeft(result) && (result.left as DecryptionFailed)._tag).toBe("DecryptionFailed")
-              flips++
-            }
+            const { attempts, accepted } = yield* checks.acceptedFlips(crypto, suite)
+            expect(accepted, `${suite}: flips that still opened`).toBe(0)
+            flips += attempts
             // Batch opening reports each failure in place.
+            const { key } = yield* crypto.generateKey("dek", { suite })
+            const aad = Bytes.utf8("aad")
+            const plaintext = Bytes.utf8("batch")
+            const sealed = yield* crypto.seal(key, plaintext, aad)
             const batch = yield* crypto.openMany(key, [
               { sealed, aad },
               { sealed: { ...sealed, ciphertext: flipBit(sealed.ciphertext, 0) }, aad },
@@ -162,17 +246,10 @@ export const suite = (name: string, cryptoLayer: Layer.Layer<Crypto.Crypto>, opt
       it.effect(`INV-008 no nonce repeats over ${nonceRuns.toLocaleString("en")} encryptions under one key`, () =>
         Effect.gen(function*() {
           const crypto = yield* Crypto.Crypto
-          const { key } = yield* crypto.generateKey("dek")
-          const seen = new Set<string>()
-          const empty = new Uint8Array(0)
-          const batch = Array.from({ length: 10_000 }, () => ({ plaintext: empty, aad: empty }))
-          for (let done = 0; done < nonceRuns; done += batch.length) {
-            const sealed = yield* crypto.sealMany(key, batch.slice(0, Math.min(batch.length, nonceRuns - done)))
-            for (const s of sealed) seen.add(Encoding.encodeBase64(s.nonce))
-          }
-          expect(seen.size).toBe(nonceRuns)
-          expect(key.used).toBe(nonceRuns)
-          report(`[${name}] nonces: ${seen.size.toLocaleString("en")} encryptions, ${seen.size.toLocaleString("en")} distinct nonces`)
+          const { distinct, used } = yield* checks.distinctNonces(crypto, nonceRuns)
+          expect(distinct).toBe(nonceRuns)
+          expect(used).toBe(nonceRuns)
+          report(`[${name}] nonces: ${nonceRuns.toLocaleString("en")} encryptions, ${distinct.toLocaleString("en")} distinct nonces`)
         }), 240_000)
 
       it.effect("INV-008 a key refuses to encrypt past its usage limit; batches are all or nothing; decryption goes on", () =>
@@ -190,6 +267,7 @@ export const suite = (name: string, cryptoLayer: Layer.Layer<Crypto.Crypto>, opt
           expect(Either.isLeft(over) && over.left._tag).toBe("KeyUsageExhausted")
           expect(Either.isLeft(over) && over.left.message).toMatch(/Rotate/)
           expect(yield* crypto.open(key, first, aad)).toEqual(Bytes.utf8("a"))
+          expect(yield* checks.encryptionsPastLimit(crypto)).toBe(3)
         }))
 
       it.effect("INV-008 a key typed for one purpose is refused where another is required", () =>
@@ -300,32 +378,7 @@ export const suite = (name: string, cryptoLayer: Layer.Layer<Crypto.Crypto>, opt
 
       it.effect("INV-016 errors never contain keys, plaintexts or passphrases (canaries)", () =>
         Effect.gen(function*() {
-          const crypto = yield* Crypto.Crypto
-          const keyCanary = Bytes.utf8("KEY-CANARY-0123456789abcdefghijk")
-          const plainCanary = Bytes.utf8("PLAINTEXT-CANARY-never-in-errors")
-          const passCanary = "PASSPHRASE-CANARY-correct-horse"
-          const secrets = [keyCanary, plainCanary, passCanary, Bytes.utf8(passCanary)]
-          const key = yield* crypto.importKey("dek", keyCanary)
-          const sealed = yield* crypto.seal(key, plainCanary, plainCanary)
-          const { key: wrong } = yield* crypto.generateKey("dek")
-          const failures = [
-            yield* Effect.flip(crypto.open(wrong, sealed, plainCanary)),
-            yield* Effect.flip(crypto.importKey("dek", Bytes.concat(keyCanary, keyCanary))),
-            yield* Effect.flip(crypto.argon2id(Bytes.utf8(passCanary), new Uint8Array(16), { ...Argon2.owaspMinimum, memoryKiB: 1 })),
-            yield* Effect.flip(crypto.argon2id(Bytes.utf8(passCanary), new Uint8Array(4), Argon2.owaspMinimum)),
-            yield* Effect.flip(crypto.hazmat.aeadEncrypt("AES-256-GCM", keyCanary, new Uint8Array(7), plainCanary, plainCanary)),
-            yield* Effect.flip(crypto.hazmat.hkdf(keyCanary, keyCanary, plainCanary, 10_000)),
-            yield* Effect.flip(crypto.ed25519.importSeed(Bytes.concat(keyCanary, keyCanary))),
-            yield* Effect.flip(crypto.x25519.agree((yield* crypto.x25519.importSecret(keyCanary)), new Uint8Array(32)))
-          ]
-          for (const failure of failures) {
-            expect(findLeak(failure, secrets), `${failure._tag}: ${failure.message}`).toBeUndefined()
-            expect(failure.message.length).toBeGreaterThan(20)
-          }
-          for (const handle of [key, (yield* crypto.ed25519.importSeed(keyCanary)), (yield* crypto.x25519.importSecret(keyCanary))]) {
-            expect(findLeak(handle, [keyCanary])).toBeUndefined()
-            expect(String(handle)).toMatch(/<redacted>/)
-          }
+          expect(yield* checks.leaks(yield* Crypto.Crypto)).toEqual([])
         }))
 
       describe("public vectors", () => {
