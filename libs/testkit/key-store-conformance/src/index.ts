@@ -1,6 +1,8 @@
 /**
- * The KeyStore port's conformance kit: storage behaviour, locking, encryption at rest (INV-014), wrong passphrases and corruption
+ * The KeyStore port's conformance kit.
  *
  * @since 0.1.0
  */
-export {}
+
+/** @since 0.1.0 */
+export * as KeyStoreConformance from "./KeyStoreConformance.js"
