@@ -43,7 +43,11 @@ const boundaries = ({ testing }) => ({
       allowedExternalImports: [...coreExternals, ...(testing ? testExternals : [])]
     },
     { sourceTag: "type:adapter", onlyDependOnLibsWithTags: testing ? ["type:core", "type:adapter", "type:testkit"] : ["type:core"] },
-    { sourceTag: "type:testkit", onlyDependOnLibsWithTags: ["type:core"], allowedExternalImports: [...coreExternals, ...testExternals] },
+    {
+      sourceTag: "type:testkit",
+      onlyDependOnLibsWithTags: testing ? ["type:core", "type:adapter", "type:testkit"] : ["type:core"],
+      allowedExternalImports: [...coreExternals, ...testExternals]
+    },
     { sourceTag: "type:app", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit"] },
     { sourceTag: "type:tooling", onlyDependOnLibsWithTags: ["type:core", "type:adapter", "type:testkit", "type:tooling"] },
     // Platforms: neutral code runs on any host; node and browser code never meet. (Tests run on a

@@ -148,7 +148,8 @@ export const make = (dir: string, options: Options = {}): KeyStore.KeyStore => {
         Effect.tryPromise({ try: () => fs.rm(fileOf(n), { force: true }), catch: io("removing", n) })),
     list: (prefix) =>
       Effect.tryPromise({
-        try: async () => (await walk(location)).filter((n) => n.startsWith(prefix)).sort(),
+        // Walk only the directory the prefix names: listing a store's KEKs must not read its 100 000 DEK files.
+        try: async () => (await walk(path.join(location, ...prefix.split("/").slice(0, -1)))).filter((n) => n.startsWith(prefix)).sort(),
         catch: io("listing")
       }),
     lock: Effect.acquireRelease(

@@ -32,6 +32,14 @@ describe("Envelope", () => {
     expect(Either.isLeft(result) && String(result.left)).toContain("at most once")
   })
 
+  it("a __proto__ key is refused clearly instead of silently becoming a prototype", () => {
+    const parsed = JSON.parse(`{"a":1,"__proto__":{"polluted":true}}`)
+    const result = Schema.decodeUnknownEither(Envelope.Json)(parsed)
+    expect(Either.isLeft(result) && String(result.left)).toContain("__proto__")
+    expect(Either.isLeft(Schema.decodeUnknownEither(Envelope.EventMeta)(JSON.parse(`{"__proto__":"x"}`)))).toBe(true)
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
+  })
+
   it("payloads must be JSON: no NaN, no functions", () => {
     expect(Either.isLeft(Schema.decodeUnknownEither(Envelope.Json)({ a: Number.NaN }))).toBe(true)
     expect(Either.isLeft(Schema.decodeUnknownEither(Envelope.Json)({ a: () => 1 }))).toBe(true)
