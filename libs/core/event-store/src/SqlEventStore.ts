@@ -1,0 +1,388 @@
+/**
+ * The EventStore on SQLite, written once against `SqliteExecutor` and bound
+ * by each adapter to its connection (better-sqlite3, sqlite-wasm). Schema
+ * migrations are numbered (`PRAGMA user_version`); a database newer than
+ * this code is refused untouched. Triggers make synced records immutable in
+ * the database itself (INV-001): an UPDATE may only set the global sequence
+ * of a pending record, a DELETE may only remove a pending record.
+ *
+ * Schema: `docs/formats.md`, "Local database v1".
+ *
+ * @since 0.1.0
+ */
+import { DuplicateEventMismatch, ImmutableRecord, type SyncRecord, VersionConflict } from "@cipherlog/domain"
+import { Chunk, Effect, Option, PubSub, Stream } from "effect"
+import type { ChainHead, Counts, EventStore, NewRecord, RemoteResult, StoredRecord } from "./EventStore.js"
+import { SchemaTooNew, StorageFailure } from "./EventStoreError.js"
+import { type Row, SqliteFailure, type SqliteExecutor, type SqlValue } from "./SqliteExecutor.js"
+
+/**
+ * Migrations, by the `user_version` they produce.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const migrations: ReadonlyArray<{ readonly version: number; readonly sql: string }> = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE records (
+  position        INTEGER PRIMARY KEY AUTOINCREMENT,
+  store_id        TEXT    NOT NULL,
+  event_id        TEXT    NOT NULL,
+  aggregate_type  TEXT    NOT NULL,
+  aggregate_id    TEXT    NOT NULL,
+  version         INTEGER NOT NULL,
+  event_type      TEXT    NOT NULL,
+  created_at      INTEGER NOT NULL,
+  key_id          TEXT    NOT NULL,
+  key_epoch       INTEGER NOT NULL,
+  suite           TEXT    NOT NULL,
+  author_user     TEXT    NOT NULL,
+  author_device   TEXT    NOT NULL,
+  chain_seq       INTEGER NOT NULL,
+  chain_prev      BLOB,
+  record_json     TEXT    NOT NULL,
+  global_seq      INTEGER,
+  UNIQUE (store_id, event_id),
+  UNIQUE (store_id, aggregate_type, aggregate_id, version),
+  UNIQUE (store_id, global_seq)
+);
+CREATE INDEX records_pending ON records (store_id, position) WHERE global_seq IS NULL;
+CREATE INDEX records_store_position ON records (store_id, position);
+CREATE TRIGGER records_immutable BEFORE UPDATE ON records
+WHEN OLD.global_seq IS NOT NULL OR NEW.global_seq IS NULL
+  OR NEW.position IS NOT OLD.position OR NEW.store_id IS NOT OLD.store_id OR NEW.event_id IS NOT OLD.event_id
+  OR NEW.aggregate_type IS NOT OLD.aggregate_type OR NEW.aggregate_id IS NOT OLD.aggregate_id OR NEW.version IS NOT OLD.version
+  OR NEW.event_type IS NOT OLD.event_type OR NEW.created_at IS NOT OLD.created_at OR NEW.key_id IS NOT OLD.key_id
+  OR NEW.key_epoch IS NOT OLD.key_epoch OR NEW.suite IS NOT OLD.suite OR NEW.author_user IS NOT OLD.author_user
+  OR NEW.author_device IS NOT OLD.author_device OR NEW.chain_seq IS NOT OLD.chain_seq OR NEW.chain_prev IS NOT OLD.chain_prev
+  OR NEW.record_json IS NOT OLD.record_json
+BEGIN SELECT RAISE(ABORT, 'cipherlog: records are immutable (only a pending record may receive its global sequence)'); END;
+CREATE TRIGGER records_append_only BEFORE DELETE ON records WHEN OLD.global_seq IS NOT NULL
+BEGIN SELECT RAISE(ABORT, 'cipherlog: synced records are never deleted'); END;
+CREATE TABLE record_status (
+  store_id TEXT NOT NULL, event_id TEXT NOT NULL, status TEXT NOT NULL, reason TEXT,
+  PRIMARY KEY (store_id, event_id)
+);
+CREATE INDEX record_status_by_status ON record_status (store_id, status);
+CREATE TABLE chains (
+  store_id TEXT NOT NULL, device_id TEXT NOT NULL, seq INTEGER NOT NULL, digest BLOB NOT NULL,
+  PRIMARY KEY (store_id, device_id)
+);
+CREATE TABLE cursors (store_id TEXT PRIMARY KEY, cursor INTEGER NOT NULL);
+CREATE TABLE cache (namespace TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (namespace, key));
+CREATE TABLE writer (id INTEGER PRIMARY KEY CHECK (id = 1), opened_at INTEGER NOT NULL);
+`
+  }
+]
+
+/**
+ * The schema version this code writes and reads.
+ *
+ * @since 0.1.0
+ * @category schema
+ */
+export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version
+
+const COLUMNS = `position, global_seq, store_id, event_id, aggregate_type, aggregate_id, version, event_type, created_at,
+  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, record_json`
+
+const num = (v: SqlValue | undefined): number => (typeof v === "bigint" ? Number(v) : (v as number))
+
+const toRecord = (row: Row): StoredRecord => {
+  const prev = row["chain_prev"]
+  const header = {
+    storeId: row["store_id"] as string,
+    aggregateType: row["aggregate_type"] as string,
+    aggregateId: row["aggregate_id"] as string,
+    eventId: row["event_id"] as string,
+    eventType: row["event_type"] as string,
+    version: num(row["version"]),
+    createdAt: num(row["created_at"]),
+    key: { id: row["key_id"] as string, epoch: num(row["key_epoch"]) },
+    suite: row["suite"] as string,
+    author: { userId: row["author_user"] as string, deviceId: row["author_device"] as string },
+    chain: prev === null || prev === undefined ? { seq: num(row["chain_seq"]) } : { seq: num(row["chain_seq"]), prev: new Uint8Array(prev as Uint8Array) }
+  } as unknown as SyncRecord.RecordHeader
+  const g = row["global_seq"]
+  return { position: num(row["position"]), globalSequence: g === null || g === undefined ? null : num(g), header, recordJson: row["record_json"] as string }
+}
+
+const insertValues = (r: NewRecord, globalSequence: number | null): ReadonlyArray<SqlValue> => {
+  const h = r.header
+  return [
+    h.storeId, h.eventId, h.aggregateType, h.aggregateId, h.version, h.eventType, h.createdAt, h.key.id, h.key.epoch,
+    h.suite, h.author.userId, h.author.deviceId, h.chain.seq, h.chain.prev ?? null, r.recordJson, globalSequence
+  ]
+}
+
+const INSERT = `INSERT INTO records (store_id, event_id, aggregate_type, aggregate_id, version, event_type, created_at,
+  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, record_json, global_seq)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** Thrown inside a transaction to roll it back and surface a typed error. */
+class Abort<E> {
+  constructor(readonly error: E) {}
+}
+
+/**
+ * Builds the store on an executor: runs migrations, refuses newer schemas.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (db: SqliteExecutor, info: { readonly adapter: string; readonly location: string }): Effect.Effect<EventStore, SchemaTooNew | StorageFailure> =>
+  Effect.gen(function*() {
+    const { location } = info
+    const failure = (operation: string) => (error: unknown) =>
+      new StorageFailure({ location, operation, code: error instanceof SqliteFailure ? error.code : "UNKNOWN", cause: error })
+
+    const sync = <A>(operation: string, f: () => A): Effect.Effect<A, StorageFailure> =>
+      Effect.try({ try: f, catch: failure(operation) })
+
+    /** Runs `f` in a transaction; an `Abort` thrown inside rolls back and becomes the typed error. */
+    const transaction = <A, E>(operation: string, f: () => A): Effect.Effect<A, E | StorageFailure> =>
+      Effect.suspend((): Effect.Effect<A, E | StorageFailure> => {
+        try {
+          return Effect.succeed(db.transaction(f))
+        } catch (error) {
+          if (error instanceof Abort) return Effect.fail(error.error as E)
+          return Effect.fail(failure(operation)(error))
+        }
+      })
+
+    const current = yield* sync("read the schema version", () => num(db.all("PRAGMA user_version")[0]!["user_version"]))
+    if (current > SCHEMA_VERSION) return yield* Effect.fail(new SchemaTooNew({ location, found: current, supported: SCHEMA_VERSION }))
+    for (const m of migrations) {
+      if (m.version <= current) continue
+      yield* transaction<void, never>(`migrate to schema ${m.version}`, () => {
+        db.exec(m.sql)
+        db.exec(`PRAGMA user_version = ${m.version}`)
+      })
+    }
+
+    // Opening is a write: it records the writer and, on SQLite, takes the write lock at once (INV-011).
+    yield* transaction<void, never>("open for writing", () => {
+      db.run("INSERT INTO writer (id, opened_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET opened_at = excluded.opened_at", [Date.now()])
+    })
+
+    const changes = yield* PubSub.unbounded<{ readonly storeId: string; readonly position: number }>()
+    const notify = (storeId: string) =>
+      Effect.flatMap(
+        sync("read the head", () => num(db.all("SELECT COALESCE(MAX(position), 0) AS p FROM records WHERE store_id = ?", [storeId])[0]!["p"])),
+        (position) => PubSub.publish(changes, { storeId, position })
+      )
+
+    const versionOf = (storeId: string, type: string, id: string) =>
+      num(db.all("SELECT COALESCE(MAX(version), 0) AS v FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ?", [storeId, type, id])[0]!["v"])
+
+    const byEventId = (storeId: string, eventId: string) => {
+      const rows = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND event_id = ?`, [storeId, eventId])
+      return rows.length === 0 ? undefined : toRecord(rows[0]!)
+    }
+
+    const advanceCursor = (storeId: string) => {
+      let cursor = num(db.all("SELECT COALESCE(MAX(cursor), 0) AS c FROM cursors WHERE store_id = ?", [storeId])[0]!["c"])
+      const next = db.all("SELECT global_seq FROM records WHERE store_id = ? AND global_seq > ? ORDER BY global_seq", [storeId, cursor])
+      for (const row of next) {
+        const g = num(row["global_seq"])
+        if (g !== cursor + 1) break
+        cursor = g
+      }
+      db.run("INSERT INTO cursors (store_id, cursor) VALUES (?, ?) ON CONFLICT (store_id) DO UPDATE SET cursor = excluded.cursor", [storeId, cursor])
+    }
+
+    const store: EventStore = {
+      adapter: info.adapter,
+      location,
+      schemaVersion: SCHEMA_VERSION,
+      append: (records, options = {}) =>
+        Effect.tap(
+          transaction<{ appended: number; duplicates: number }, VersionConflict | DuplicateEventMismatch>("append", () => {
+            const versions = new Map<string, number>()
+            const keyOf = (s: string, t: string, i: string) => `${s}\u0000${t}\u0000${i}`
+            for (const e of options.expected ?? []) {
+              const storeId = records[0]?.header.storeId ?? ""
+              const actual = versionOf(storeId, e.aggregateType, e.aggregateId)
+              if (actual !== e.version) {
+                throw new Abort(new VersionConflict({ storeId, aggregateType: e.aggregateType, aggregateId: e.aggregateId, expected: e.version, actual }))
+              }
+            }
+            let appended = 0
+            let duplicates = 0
+            for (const r of records) {
+              const h = r.header
+              const existing = byEventId(h.storeId, h.eventId)
+              if (existing) {
+                if (existing.recordJson === r.recordJson) {
+                  duplicates++
+                  continue
+                }
+                throw new Abort(new DuplicateEventMismatch({ storeId: h.storeId, eventId: h.eventId }))
+              }
+              const k = keyOf(h.storeId, h.aggregateType, h.aggregateId)
+              const at = versions.get(k) ?? versionOf(h.storeId, h.aggregateType, h.aggregateId)
+              if (h.version !== at + 1) {
+                throw new Abort(new VersionConflict({ storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, expected: h.version - 1, actual: at }))
+              }
+              db.run(INSERT, insertValues(r, null))
+              versions.set(k, h.version)
+              appended++
+            }
+            if (options.chain) {
+              db.run(
+                "INSERT INTO chains (store_id, device_id, seq, digest) VALUES (?, ?, ?, ?) ON CONFLICT (store_id, device_id) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
+                [options.chain.storeId, options.chain.deviceId, options.chain.head.seq, options.chain.head.digest]
+              )
+            }
+            return { appended, duplicates }
+          }),
+          (result) => (result.appended > 0 && records.length > 0 ? notify(records[0]!.header.storeId) : Effect.void)
+        ),
+      applyRemote: (storeId, records) =>
+        Effect.tap(
+          transaction<RemoteResult, never>("apply remote records", () => {
+            const inserted: Array<StoredRecord> = []
+            const mismatched: Array<string> = []
+            const displaced: Array<StoredRecord> = []
+            let acknowledged = 0
+            for (const r of records) {
+              const h = r.header
+              const existing = byEventId(storeId, h.eventId)
+              if (existing) {
+                if (existing.recordJson !== r.recordJson) mismatched.push(h.eventId)
+                else if (existing.globalSequence === null) {
+                  db.run("UPDATE records SET global_seq = ? WHERE store_id = ? AND event_id = ?", [r.globalSequence, storeId, h.eventId])
+                  acknowledged++
+                } else if (existing.globalSequence !== r.globalSequence) mismatched.push(h.eventId)
+                continue
+              }
+              const clash = db.all(
+                `SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version = ?`,
+                [storeId, h.aggregateType, h.aggregateId, h.version]
+              )
+              if (clash.length > 0) {
+                const local = toRecord(clash[0]!)
+                if (local.globalSequence !== null) {
+                  mismatched.push(h.eventId) // the server contradicts what it already ordered
+                  continue
+                }
+                // Our pending record lost the race: it and every later pending record of ours must be rebased.
+                const moving = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ? ORDER BY position`, [storeId, local.position]).map(toRecord)
+                db.run("DELETE FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ?", [storeId, local.position])
+                displaced.push(...moving)
+              }
+              db.run(INSERT, insertValues(r, r.globalSequence))
+              inserted.push(byEventId(storeId, h.eventId)!)
+            }
+            advanceCursor(storeId)
+            return { inserted, acknowledged, mismatched, displaced }
+          }),
+          (result) => (result.inserted.length + result.acknowledged + result.displaced.length > 0 ? notify(storeId) : Effect.void)
+        ),
+      acknowledge: (storeId, acks) =>
+        transaction<number, ImmutableRecord>("acknowledge", () => {
+          let done = 0
+          for (const a of acks) {
+            const existing = byEventId(storeId, a.eventId)
+            if (!existing) continue
+            if (existing.globalSequence === a.globalSequence) continue
+            if (existing.globalSequence !== null) {
+              throw new Abort(new ImmutableRecord({ storeId, operation: "re-sequence", target: `event ${a.eventId}` }))
+            }
+            db.run("UPDATE records SET global_seq = ? WHERE store_id = ? AND event_id = ?", [a.globalSequence, storeId, a.eventId])
+            done++
+          }
+          advanceCursor(storeId)
+          return done
+        }),
+      takePending: (storeId) =>
+        transaction<ReadonlyArray<StoredRecord>, never>("take pending records", () => {
+          const rows = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position`, [storeId]).map(toRecord)
+          db.run("DELETE FROM records WHERE store_id = ? AND global_seq IS NULL", [storeId])
+          return rows
+        }),
+      readAggregate: (storeId, type, id, afterVersion = 0) =>
+        sync("read an aggregate", () =>
+          db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`, [storeId, type, id, afterVersion]).map(toRecord)),
+      readAfter: (storeId, position, limit) =>
+        sync("read records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND position > ? ORDER BY position LIMIT ?`, [storeId, position, limit]).map(toRecord)),
+      stream: (storeId, pageSize = 1000) =>
+        Stream.paginateChunkEffect(0, (after) =>
+          Effect.map(store.readAfter(storeId, after, pageSize), (page) => [
+            Chunk.unsafeFromArray(page as Array<StoredRecord>),
+            page.length < pageSize ? Option.none() : Option.some(page[page.length - 1]!.position)
+          ])),
+      readPending: (storeId, limit) =>
+        sync("read pending records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position LIMIT ?`, [storeId, limit]).map(toRecord)),
+      byEventId: (storeId, eventId) => sync("look up an event", () => Option.fromNullable(byEventId(storeId, eventId))),
+      aggregateVersion: (storeId, type, id) => sync("read a version", () => versionOf(storeId, type, id)),
+      cursor: (storeId) => sync("read the cursor", () => num(db.all("SELECT COALESCE(MAX(cursor), 0) AS c FROM cursors WHERE store_id = ?", [storeId])[0]!["c"])),
+      chainHead: (storeId, deviceId) =>
+        sync("read a chain head", () => {
+          const rows = db.all("SELECT seq, digest FROM chains WHERE store_id = ? AND device_id = ?", [storeId, deviceId])
+          return rows.length === 0 ? Option.none<ChainHead>() : Option.some({ seq: num(rows[0]!["seq"]), digest: new Uint8Array(rows[0]!["digest"] as Uint8Array) })
+        }),
+      setChainHead: (storeId, deviceId, head) =>
+        sync("write a chain head", () => {
+          db.run(
+            "INSERT INTO chains (store_id, device_id, seq, digest) VALUES (?, ?, ?, ?) ON CONFLICT (store_id, device_id) DO UPDATE SET seq = excluded.seq, digest = excluded.digest",
+            [storeId, deviceId, head.seq, head.digest]
+          )
+        }),
+      setStatus: (storeId, eventId, status, reason) =>
+        sync("write a record status", () => {
+          if (status === "ok") db.run("DELETE FROM record_status WHERE store_id = ? AND event_id = ?", [storeId, eventId])
+          else {
+            db.run(
+              "INSERT INTO record_status (store_id, event_id, status, reason) VALUES (?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason",
+              [storeId, eventId, status, reason ?? null]
+            )
+          }
+        }),
+      withStatus: (storeId, status) =>
+        sync("read record statuses", () =>
+          db.all("SELECT event_id, reason FROM record_status WHERE store_id = ? AND status = ? ORDER BY rowid", [storeId, status]).map((r) => ({
+            eventId: r["event_id"] as string,
+            reason: (r["reason"] as string | null) ?? null
+          }))),
+      counts: (storeId) =>
+        sync("count records", (): Counts => {
+          const r = db.all(
+            `SELECT COUNT(*) AS records, COALESCE(SUM(global_seq IS NULL), 0) AS pending,
+              (SELECT COUNT(*) FROM (SELECT DISTINCT aggregate_type, aggregate_id FROM records WHERE store_id = ?)) AS aggregates
+             FROM records WHERE store_id = ?`,
+            [storeId, storeId]
+          )[0]!
+          const s = db.all(
+            "SELECT COALESCE(SUM(status = 'parked'), 0) AS parked, COALESCE(SUM(status = 'rejected'), 0) AS rejected FROM record_status WHERE store_id = ?",
+            [storeId]
+          )[0]!
+          const records = num(r["records"])
+          const pending = num(r["pending"])
+          return { records, pending, synced: records - pending, parked: num(s["parked"]), rejected: num(s["rejected"]), aggregates: num(r["aggregates"]) }
+        }),
+      stores: sync("list stores", () => db.all("SELECT DISTINCT store_id FROM records ORDER BY store_id").map((r) => r["store_id"] as string)),
+      cache: {
+        get: (namespace, key) =>
+          sync("read the cache", () => {
+            const rows = db.all("SELECT value FROM cache WHERE namespace = ? AND key = ?", [namespace, key])
+            return rows.length === 0 ? Option.none() : Option.some(new Uint8Array(rows[0]!["value"] as Uint8Array))
+          }),
+        put: (namespace, entries) =>
+          transaction<void, never>("write the cache", () => {
+            for (const [key, value] of entries) {
+              db.run("INSERT INTO cache (namespace, key, value) VALUES (?, ?, ?) ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value", [namespace, key, value])
+            }
+          }),
+        clear: (namespace) => sync("clear the cache", () => void db.run("DELETE FROM cache WHERE namespace = ?", [namespace])),
+        keys: (namespace) => sync("list cache keys", () => db.all("SELECT key FROM cache WHERE namespace = ? ORDER BY key", [namespace]).map((r) => r["key"] as string))
+      },
+      subscribe: (storeId) =>
+        Effect.map(PubSub.subscribe(changes), (queue) =>
+          Stream.fromQueue(queue).pipe(Stream.filter((c) => c.storeId === storeId), Stream.map((c) => c.position))),
+      integrityCheck: sync("check integrity", () => db.all("PRAGMA integrity_check").map((r) => String(Object.values(r)[0])).join("; "))
+    }
+    return store
+  })

@@ -1,0 +1,58 @@
+/**
+ * Well-formed sync records for store tests. The EventStore port stores
+ * ciphertext it never opens, so these carry random bytes where the
+ * ciphertext goes.
+ *
+ * @since 0.1.0
+ */
+import { EventId, type SyncRecord } from "@cipherlog/domain"
+import { SyncRecord as SR } from "@cipherlog/domain"
+import type { EventStore } from "@cipherlog/event-store"
+
+const ids = EventId.makeGenerator()
+let clock = 1_700_000_000_000
+let salt = 0
+
+const random = (n: number) => {
+  const out = new Uint8Array(n)
+  for (let i = 0; i < n; i++) out[i] = (Math.random() * 256) | 0
+  return out
+}
+
+/**
+ * A fresh UUIDv7 event id.
+ *
+ * @since 0.1.0
+ */
+export const eventId = (): string => ids.next(clock++, random(10))
+
+/**
+ * A record for an aggregate at a version (a new event id unless given).
+ *
+ * @since 0.1.0
+ */
+export const make = (o: {
+  readonly storeId: string
+  readonly aggregateType?: string
+  readonly aggregateId: string
+  readonly version: number
+  readonly eventId?: string
+  readonly device?: string
+  readonly payloadSize?: number
+}): EventStore.NewRecord => {
+  const header = {
+    storeId: o.storeId,
+    aggregateType: o.aggregateType ?? "Goal",
+    aggregateId: o.aggregateId,
+    eventId: o.eventId ?? eventId(),
+    eventType: "Happened",
+    version: o.version,
+    createdAt: clock++,
+    key: { id: "k1", epoch: 0 },
+    suite: "A256GCM",
+    author: { userId: "u1", deviceId: o.device ?? "d1" },
+    chain: { seq: 1 }
+  } as unknown as SyncRecord.RecordHeader
+  const record = { v: 1 as const, ...header, nonce: random(12), ciphertext: random(16 + (o.payloadSize ?? (salt++ % 40))) }
+  return { header, recordJson: SR.encodeJson(record as unknown as SyncRecord.SyncRecord) }
+}
