@@ -52,7 +52,11 @@ export const executor = (db: Database.Database): SqliteExecutor.SqliteExecutor =
   }
   return {
     exec: (sql) => guard(() => void db.exec(sql)),
-    run: (sql, params = []) => guard(() => ({ changes: prepare(sql).run(...(params as Array<unknown>)).changes })),
+    run: (sql, params = []) =>
+      guard(() => {
+        const result = prepare(sql).run(...(params as Array<unknown>))
+        return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) }
+      }),
     all: (sql, params = []) => guard(() => prepare(sql).all(...(params as Array<unknown>)) as ReadonlyArray<SqliteExecutor.Row>),
     transaction: (f) => {
       try {
@@ -76,7 +80,7 @@ export const executor = (db: Database.Database): SqliteExecutor.SqliteExecutor =
  */
 export const make = (file: string, options: Options = {}): Effect.Effect<EventStore.EventStore, StoreLocked | SchemaTooNew | StorageFailure, Scope.Scope> =>
   Effect.gen(function*() {
-    const location = path.resolve(file)
+    const location = file === ":memory:" ? file : path.resolve(file)
     const db = yield* Effect.acquireRelease(
       Effect.try({
         try: () => {

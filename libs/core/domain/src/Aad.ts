@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Either, Schema } from "effect"
-import { concat, fromUtf8, readU32, readU64, toBase64Url as toB64, u32, u64, utf8 } from "./Bytes.js"
+import { concat, fromUtf8, readU32, readU64, u32, u64, utf8 } from "./Bytes.js"
 import { InvalidInput, UnsupportedFormat } from "./Errors.js"
 import { RecordHeader } from "./SyncRecord.js"
 
@@ -29,21 +29,42 @@ const SIG_MAGIC = utf8("cipherlog/sig")
 const lp = (bytes: Uint8Array): Uint8Array => concat(u32(bytes.length), bytes)
 const lpText = (text: string): Uint8Array => lp(utf8(text))
 
-const encodeHeader = Schema.encodeSync(RecordHeader)
+/**
+ * The header fields the AAD binds: all of them but `chain.prev`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AadFields {
+  readonly storeId: string
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly eventId: string
+  readonly eventType: string
+  readonly version: number
+  readonly createdAt: number
+  readonly key: { readonly id: string; readonly epoch: number }
+  readonly suite: string
+  readonly author: { readonly userId: string; readonly deviceId: string }
+  readonly chain: { readonly seq: number }
+}
 
 /**
  * AAD v1 of a record header:
  * `"cipherlog/aad" ‖ 0x01 ‖ lp(storeId) ‖ lp(aggregateType) ‖ lp(aggregateId) ‖ lp(eventId) ‖
  * lp(eventType) ‖ u64(version) ‖ u64(createdAt) ‖ lp(key.id) ‖ u64(key.epoch) ‖ lp(suite) ‖
- * lp(author.userId) ‖ lp(author.deviceId) ‖ u64(chain.seq) ‖ lp(chain.prev or empty)`,
+ * lp(author.userId) ‖ lp(author.deviceId) ‖ u64(chain.seq)`,
  * where `lp(x) = u32be(len x) ‖ x` and text is UTF-8.
+ *
+ * `chain.prev` is not in the AAD: it is bound by the device's chain digest
+ * (see {@link chainInput}) and so by its signature. Keeping it out lets a
+ * whole batch be encrypted at once, before the chain is computed.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (header: RecordHeader): Uint8Array => {
-  const h = encodeHeader(header)
-  return concat(
+export const encode = (h: AadFields): Uint8Array =>
+  concat(
     AAD_MAGIC,
     Uint8Array.of(AAD_VERSION),
     lpText(h.storeId),
@@ -58,10 +79,8 @@ export const encode = (header: RecordHeader): Uint8Array => {
     lpText(h.suite),
     lpText(h.author.userId),
     lpText(h.author.deviceId),
-    u64(h.chain.seq),
-    lp(header.chain.prev ?? new Uint8Array(0))
+    u64(h.chain.seq)
   )
-}
 
 class Reader {
   offset = 0
@@ -84,16 +103,20 @@ class Reader {
   }
 }
 
-const decodeHeader = Schema.decodeUnknownEither(RecordHeader, { errors: "all" })
+const decodeHeader = Schema.decodeUnknownEither(
+  Schema.Struct({ ...RecordHeader.fields, chain: Schema.Struct({ seq: RecordHeader.fields.chain.from.fields.seq }) }),
+  { errors: "all" }
+)
 
 /**
- * Inverse of {@link encode}: reads AAD v1 bytes back into a header. Used by
- * tests (injectivity) and by tools that inspect records.
+ * Inverse of {@link encode}: reads AAD v1 bytes back into a header (without
+ * `chain.prev`, which the AAD does not hold). Used by tests (injectivity) and
+ * by tools that inspect records.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const decode = (bytes: Uint8Array): Either.Either<RecordHeader, InvalidInput | UnsupportedFormat> => {
+export const decode = (bytes: Uint8Array): Either.Either<Omit<RecordHeader, "chain"> & { readonly chain: { readonly seq: RecordHeader["chain"]["seq"] } }, InvalidInput | UnsupportedFormat> => {
   const r = new Reader(bytes)
   let raw: unknown
   try {
@@ -118,14 +141,13 @@ export const decode = (bytes: Uint8Array): Either.Either<RecordHeader, InvalidIn
     const userId = r.text()
     const deviceId = r.text()
     const seq = r.u64()
-    const prev = r.lp()
     if (r.offset !== bytes.length) {
       return Either.left(new InvalidInput({ what: "AAD", problem: "trailing bytes after the last field" }))
     }
     raw = {
       storeId, aggregateType, aggregateId, eventId, eventType, version: version_, createdAt,
       key: { id: keyId, epoch }, suite, author: { userId, deviceId },
-      chain: prev.length === 0 ? { seq } : { seq, prev: toB64(prev) }
+      chain: { seq }
     }
   } catch (_) {
     return Either.left(new InvalidInput({ what: "AAD", problem: "truncated or malformed" }))
@@ -136,14 +158,15 @@ export const decode = (bytes: Uint8Array): Either.Either<RecordHeader, InvalidIn
 
 /**
  * The bytes a device's hash chain hashes (SHA-256) for one record:
- * `"cipherlog/chain" ‖ 0x01 ‖ lp(aad) ‖ lp(nonce) ‖ lp(ciphertext)`. The AAD
- * already holds `chain.prev`, so each digest commits to the whole chain.
+ * `"cipherlog/chain" ‖ 0x01 ‖ lp(aad) ‖ lp(prev or empty) ‖ lp(nonce) ‖ lp(ciphertext)`,
+ * where `prev` is the previous record's digest: each digest commits to the
+ * device's whole chain, and a signature over one vouches for all before it.
  *
  * @since 0.1.0
  * @category encoding
  */
-export const chainInput = (aad: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array =>
-  concat(CHAIN_MAGIC, Uint8Array.of(AAD_VERSION), lp(aad), lp(nonce), lp(ciphertext))
+export const chainInput = (aad: Uint8Array, prev: Uint8Array | undefined, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array =>
+  concat(CHAIN_MAGIC, Uint8Array.of(AAD_VERSION), lp(aad), lp(prev ?? new Uint8Array(0)), lp(nonce), lp(ciphertext))
 
 /**
  * The message a device signs (Ed25519) to vouch for its chain up to a

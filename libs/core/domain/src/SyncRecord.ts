@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Either, Schema } from "effect"
-import { Base64Url, Base64UrlOfLength } from "./Bytes.js"
+import { Base64Url, Base64UrlOfLength, fromBase64Url, toBase64Url } from "./Bytes.js"
 import { InvalidInput, UnsupportedFormat } from "./Errors.js"
 import { EventId } from "./EventId.js"
 import { AggregateId, AggregateType, EventType, StoreId, Timestamp, Version } from "./Identifiers.js"
@@ -148,6 +148,44 @@ export const encodeJson = (record: SyncRecord): string => {
     ...(e.signature === undefined ? {} : { signature: e.signature })
   }
   return JSON.stringify(ordered)
+}
+
+/**
+ * The canonical text of a record whose fields are already known to be valid
+ * (built by the pipeline): the same bytes as {@link encodeJson}, without
+ * re-validating — the hot path of appending.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeJsonTrusted = (r: SyncRecord): string => {
+  const b64 = toBase64Url
+  const chain = r.chain.prev === undefined ? `{"seq":${r.chain.seq}}` : `{"seq":${r.chain.seq},"prev":"${b64(r.chain.prev)}"}`
+  return `{"v":1,"storeId":${JSON.stringify(r.storeId)},"aggregateType":${JSON.stringify(r.aggregateType)},` +
+    `"aggregateId":${JSON.stringify(r.aggregateId)},"eventId":${JSON.stringify(r.eventId)},"eventType":${JSON.stringify(r.eventType)},` +
+    `"version":${r.version},"createdAt":${r.createdAt},"key":{"id":${JSON.stringify(r.key.id)},"epoch":${r.key.epoch}},` +
+    `"suite":${JSON.stringify(r.suite)},"author":{"userId":${JSON.stringify(r.author.userId)},"deviceId":${JSON.stringify(r.author.deviceId)}},` +
+    `"chain":${chain},"nonce":"${b64(r.nonce)}","ciphertext":"${b64(r.ciphertext)}"` +
+    (r.signature === undefined ? "}" : `,"signature":"${b64(r.signature)}"}`)
+}
+
+/**
+ * The binary parts of a record text this device wrote or already validated
+ * (its local log): nonce, ciphertext and signature, without a full schema
+ * validation. Anything malformed throws; callers treat that as a format
+ * failure of the record. Untrusted text goes through {@link decodeJson}.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const decodeBinaryTrusted = (text: string): { readonly nonce: Uint8Array; readonly ciphertext: Uint8Array; readonly signature: Uint8Array | undefined } => {
+  const json = JSON.parse(text) as { nonce?: unknown; ciphertext?: unknown; signature?: unknown }
+  const bytes = (v: unknown) => {
+    const b = typeof v === "string" ? fromBase64Url(v) : undefined
+    if (b === undefined) throw new Error("malformed record")
+    return b
+  }
+  return { nonce: bytes(json.nonce), ciphertext: bytes(json.ciphertext), signature: json.signature === undefined ? undefined : bytes(json.signature) }
 }
 
 const decodeFields = Schema.decodeUnknownEither(SyncRecord, { errors: "all", onExcessProperty: "error" })

@@ -31,6 +31,20 @@ describe("SyncRecord", () => {
     }
   )
 
+  it.prop("the trusted encoder writes exactly the canonical text; the trusted binary decoder reads it back", [record], ([r]) => {
+    const text = SyncRecord.encodeJsonTrusted(r)
+    expect(text).toBe(SyncRecord.encodeJson(r))
+    const binary = SyncRecord.decodeBinaryTrusted(text)
+    expect(binary.nonce).toEqual(r.nonce)
+    expect(binary.ciphertext).toEqual(r.ciphertext)
+    expect(binary.signature).toEqual(r.signature)
+  })
+
+  it("the trusted decoder refuses malformed binary fields", () => {
+    expect(() => SyncRecord.decodeBinaryTrusted(`{"nonce":"AA=","ciphertext":"AAAA"}`)).toThrow()
+    expect(() => SyncRecord.decodeBinaryTrusted(`{"ciphertext":"AAAA"}`)).toThrow()
+  })
+
   it.prop("the header is exactly the plaintext fields: no nonce, ciphertext or signature", [record], ([r]) => {
     const h = SyncRecord.header(r)
     expect(Object.keys(h).sort()).toEqual(

@@ -51,6 +51,20 @@ export interface NewRecord {
 }
 
 /**
+ * What an append did: how many records were new, how many were already
+ * there (identical), and each record's local position (the existing one for
+ * a duplicate).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AppendResult {
+  readonly appended: number
+  readonly duplicates: number
+  readonly positions: ReadonlyArray<number>
+}
+
+/**
  * A device's hash-chain head in a store: the last sequence and digest.
  *
  * @since 0.1.0
@@ -139,7 +153,7 @@ export interface EventStore {
   readonly append: (
     records: ReadonlyArray<NewRecord>,
     options?: { readonly expected?: ReadonlyArray<Expectation>; readonly chain?: { readonly storeId: string; readonly deviceId: string; readonly head: ChainHead } }
-  ) => Effect.Effect<{ readonly appended: number; readonly duplicates: number }, VersionConflict | DuplicateEventMismatch | StorageFailure>
+  ) => Effect.Effect<AppendResult, VersionConflict | DuplicateEventMismatch | StorageFailure>
   /** Applies records from the server, in global order, atomically. */
   readonly applyRemote: (
     storeId: string,
@@ -163,6 +177,10 @@ export interface EventStore {
   /** All records as a stream of pages, in local order: memory stays bounded whatever the log's size. */
   readonly stream: (storeId: string, pageSize?: number) => Stream.Stream<StoredRecord, StorageFailure>
   readonly readPending: (storeId: string, limit: number) => Effect.Effect<ReadonlyArray<StoredRecord>, StorageFailure>
+  /** One device's records after a chain position, in chain order (to finish verifying a chain). */
+  readonly readByDevice: (storeId: string, deviceId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<StoredRecord>, StorageFailure>
+  /** The distinct key references the store's records name (to tell which keys are missing). */
+  readonly keyRefs: (storeId: string) => Effect.Effect<ReadonlyArray<{ readonly id: string; readonly epoch: number; readonly records: number }>, StorageFailure>
   readonly byEventId: (storeId: string, eventId: string) => Effect.Effect<Option.Option<StoredRecord>, StorageFailure>
   readonly aggregateVersion: (storeId: string, aggregateType: string, aggregateId: string) => Effect.Effect<number, StorageFailure>
   /** The highest global sequence held contiguously from 1 (the pull cursor). */

@@ -12,7 +12,7 @@
  */
 import { DuplicateEventMismatch, ImmutableRecord, type SyncRecord, VersionConflict } from "@cipherlog/domain"
 import { Chunk, Effect, Option, PubSub, Stream } from "effect"
-import type { ChainHead, Counts, EventStore, NewRecord, RemoteResult, StoredRecord } from "./EventStore.js"
+import type { AppendResult, ChainHead, Counts, EventStore, NewRecord, RemoteResult, StoredRecord } from "./EventStore.js"
 import { SchemaTooNew, StorageFailure } from "./EventStoreError.js"
 import { type Row, SqliteFailure, type SqliteExecutor, type SqlValue } from "./SqliteExecutor.js"
 
@@ -50,6 +50,8 @@ CREATE TABLE records (
 );
 CREATE INDEX records_pending ON records (store_id, position) WHERE global_seq IS NULL;
 CREATE INDEX records_store_position ON records (store_id, position);
+CREATE INDEX records_by_device ON records (store_id, author_device, chain_seq);
+CREATE INDEX records_by_key ON records (store_id, key_id, key_epoch);
 CREATE TRIGGER records_immutable BEFORE UPDATE ON records
 WHEN OLD.global_seq IS NOT NULL OR NEW.global_seq IS NULL
   OR NEW.position IS NOT OLD.position OR NEW.store_id IS NOT OLD.store_id OR NEW.event_id IS NOT OLD.event_id
@@ -199,7 +201,7 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
       schemaVersion: SCHEMA_VERSION,
       append: (records, options = {}) =>
         Effect.tap(
-          transaction<{ appended: number; duplicates: number }, VersionConflict | DuplicateEventMismatch>("append", () => {
+          transaction<AppendResult, VersionConflict | DuplicateEventMismatch>("append", () => {
             const versions = new Map<string, number>()
             const keyOf = (s: string, t: string, i: string) => `${s}\u0000${t}\u0000${i}`
             for (const e of options.expected ?? []) {
@@ -211,12 +213,14 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
             }
             let appended = 0
             let duplicates = 0
+            const positions: Array<number> = []
             for (const r of records) {
               const h = r.header
               const existing = byEventId(h.storeId, h.eventId)
               if (existing) {
                 if (existing.recordJson === r.recordJson) {
                   duplicates++
+                  positions.push(existing.position)
                   continue
                 }
                 throw new Abort(new DuplicateEventMismatch({ storeId: h.storeId, eventId: h.eventId }))
@@ -226,7 +230,7 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
               if (h.version !== at + 1) {
                 throw new Abort(new VersionConflict({ storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, expected: h.version - 1, actual: at }))
               }
-              db.run(INSERT, insertValues(r, null))
+              positions.push(db.run(INSERT, insertValues(r, null)).lastInsertRowid)
               versions.set(k, h.version)
               appended++
             }
@@ -236,7 +240,7 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
                 [options.chain.storeId, options.chain.deviceId, options.chain.head.seq, options.chain.head.digest]
               )
             }
-            return { appended, duplicates }
+            return { appended, duplicates, positions }
           }),
           (result) => (result.appended > 0 && records.length > 0 ? notify(records[0]!.header.storeId) : Effect.void)
         ),
@@ -316,6 +320,16 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
           ])),
       readPending: (storeId, limit) =>
         sync("read pending records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position LIMIT ?`, [storeId, limit]).map(toRecord)),
+      readByDevice: (storeId, deviceId, afterSeq) =>
+        sync("read a device's records", () =>
+          db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND author_device = ? AND chain_seq > ? ORDER BY chain_seq`, [storeId, deviceId, afterSeq]).map(toRecord)),
+      keyRefs: (storeId) =>
+        sync("list key references", () =>
+          db.all("SELECT key_id, key_epoch, COUNT(*) AS n FROM records WHERE store_id = ? GROUP BY key_id, key_epoch ORDER BY key_id, key_epoch", [storeId]).map((r) => ({
+            id: r["key_id"] as string,
+            epoch: num(r["key_epoch"]),
+            records: num(r["n"])
+          }))),
       byEventId: (storeId, eventId) => sync("look up an event", () => Option.fromNullable(byEventId(storeId, eventId))),
       aggregateVersion: (storeId, type, id) => sync("read a version", () => versionOf(storeId, type, id)),
       cursor: (storeId) => sync("read the cursor", () => num(db.all("SELECT COALESCE(MAX(cursor), 0) AS c FROM cursors WHERE store_id = ?", [storeId])[0]!["c"])),

@@ -34,8 +34,8 @@ export type Row = Record<string, SqlValue>
 export interface SqliteExecutor {
   /** Runs one or more statements without parameters (schema changes). */
   readonly exec: (sql: string) => void
-  /** Runs one statement; the number of rows it changed. */
-  readonly run: (sql: string, params?: ReadonlyArray<SqlValue>) => { readonly changes: number }
+  /** Runs one statement; the number of rows it changed and the last inserted rowid. */
+  readonly run: (sql: string, params?: ReadonlyArray<SqlValue>) => { readonly changes: number; readonly lastInsertRowid: number }
   /** Runs a query; its rows. */
   readonly all: (sql: string, params?: ReadonlyArray<SqlValue>) => ReadonlyArray<Row>
   /** Runs `f` in one `BEGIN IMMEDIATE` transaction: committed if it returns, rolled back if it throws. */

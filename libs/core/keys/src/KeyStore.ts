@@ -81,8 +81,10 @@ export const memoryContents = (): MemoryContents => ({ header: undefined, entrie
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (location = "memory", state: MemoryContents = memoryContents()): Effect.Effect<KeyStore> =>
+export const makeMemory = (location = "memory", shared?: MemoryContents): Effect.Effect<KeyStore> =>
   Effect.sync(() => {
+    // Fresh contents on every run unless the caller shares some: one layer, many independent stores.
+    const state = shared ?? memoryContents()
     return {
       location,
       readHeader: Effect.sync(() => Option.fromNullable(state.header?.slice())),

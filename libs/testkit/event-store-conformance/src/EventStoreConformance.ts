@@ -134,7 +134,7 @@ export const suite = (harness: Harness): void => {
         Effect.gen(function*() {
           const s = "s1"
           const batch = [1, 2, 3].map((v) => Records.make({ storeId: s, aggregateId: "g1", version: v }))
-          expect(yield* store.append(batch)).toEqual({ appended: 3, duplicates: 0 })
+          expect(yield* store.append(batch)).toMatchObject({ appended: 3, duplicates: 0 })
           yield* store.append([Records.make({ storeId: s, aggregateType: "Project", aggregateId: "p1", version: 1 })])
           expect((yield* store.readAggregate(s, "Goal", "g1")).map((r) => r.header.version)).toEqual([1, 2, 3])
           expect((yield* store.readAggregate(s, "Goal", "g1", 2)).map((r) => r.header.version)).toEqual([3])

@@ -1,0 +1,671 @@
+/**
+ * The encrypted local store: what an application uses. It turns commands
+ * into sealed, signed records (through the pipeline), keeps them in the
+ * EventStore, and turns records — its own and those pulled from the server —
+ * back into events, verifying authorship and decrypting on the way.
+ *
+ * Keys, devices and identities are records like any other (seed 003):
+ * - `cipherlog.device/<deviceId>` `DeviceEnrolled`: a device's certificate,
+ *   written before the device's first event in the store;
+ * - `cipherlog.dek/<keyId>` `DekGranted`: a DEK's epochs, sealed directly
+ *   under a KEK version, so every holder of the KEK can read the data.
+ * Both are sealed under the active KEK version (their key reference names it).
+ *
+ * A record whose key or author is not known yet is kept and **parked**, and
+ * retried when the key arrives; a record that fails its checks is
+ * **rejected** — named in a typed error, counted, and skipped, while the rest
+ * of the log stays readable. Without keys the store opens **locked**: it
+ * lists what it holds and which keys are missing, and decrypts nothing.
+ *
+ * @since 0.1.0
+ */
+import { Crypto, type SymmetricKey } from "@cipherlog/crypto"
+import {
+  AggregateVersion,
+  type Author,
+  Dependency,
+  AggregateId,
+  AggregateType,
+  type DuplicateEventMismatch,
+  Envelope,
+  EventId,
+  EventType,
+  InvalidInput,
+  type KeyRef,
+  keyRefLabel,
+  KeysMissing,
+  RecordIntegrityError,
+  SyncRecord,
+  VersionConflict
+} from "@cipherlog/domain"
+import { Identity, type Keyring, type KeyStoreError } from "@cipherlog/keys"
+import { Keyring as KeyringModule } from "@cipherlog/keys"
+import { Effect, Either, Option, Schema, Stream } from "effect"
+import type { ChainHead, EventStore, StoredRecord } from "./EventStore.js"
+import type { StorageFailure } from "./EventStoreError.js"
+import * as Pipeline from "./Pipeline.js"
+
+/**
+ * Aggregate types reserved for keys and devices.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const system = { dek: "cipherlog.dek", device: "cipherlog.device" } as const
+
+/**
+ * An event to append.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NewEvent {
+  readonly eventType: string
+  readonly payload: Envelope.Json
+  readonly meta?: Readonly<Record<string, string>>
+}
+
+/**
+ * A command: events for one aggregate, and what it expects of it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Command {
+  readonly aggregateType: string
+  readonly aggregateId: string
+  /** Default `AggregateVersion.any`: append at the end. */
+  readonly expectedVersion?: AggregateVersion.ExpectedVersion
+  readonly events: ReadonlyArray<NewEvent>
+}
+
+/**
+ * A decrypted, verified event.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Event {
+  readonly position: number
+  readonly globalSequence: number | null
+  readonly eventId: string
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly version: number
+  readonly eventType: string
+  readonly createdAt: number
+  readonly author: Author
+  /** The key the record was sealed with (a DEK epoch, or a KEK version for key and device records). */
+  readonly key: KeyRef
+  readonly payload: Envelope.Json
+  readonly meta: Readonly<Record<string, string>>
+}
+
+/**
+ * What reading a record gave: the event, or why it cannot be shown.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Item =
+  | { readonly _tag: "Event"; readonly event: Event }
+  | { readonly _tag: "Locked"; readonly header: SyncRecord.RecordHeader; readonly missing: string }
+  | { readonly _tag: "Rejected"; readonly header: SyncRecord.RecordHeader; readonly error: RecordIntegrityError }
+
+/**
+ * What ingesting records from the server did.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IngestReport {
+  readonly inserted: number
+  readonly acknowledged: number
+  readonly rebased: number
+  readonly parked: number
+  readonly rejected: ReadonlyArray<RecordIntegrityError>
+  readonly mismatched: ReadonlyArray<string>
+  readonly invalid: number
+}
+
+/**
+ * The store's key state: `locked` when some records cannot be decrypted here.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface KeyState {
+  readonly locked: boolean
+  readonly missing: ReadonlyArray<{ readonly key: string; readonly records: number }>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface LocalStore {
+  readonly storeId: string
+  readonly eventStore: EventStore
+  /** Appends commands atomically (all or nothing); returns the new events. */
+  readonly append: (commands: Command | ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Event>, InvalidInput | VersionConflict | DuplicateEventMismatch | KeysMissing | StorageFailure | KeyStoreError | LocalStoreError>
+  readonly readAggregate: (aggregateType: string, aggregateId: string) => Effect.Effect<ReadonlyArray<Item>, StorageFailure | KeyStoreError>
+  /** Every record in local order, decrypted page by page (memory stays bounded); `verify` re-checks every chain and signature. */
+  readonly readAll: (options?: { readonly verify?: boolean; readonly pageSize?: number; readonly includeSystem?: boolean }) => Stream.Stream<Item, StorageFailure | KeyStoreError>
+  /** Applies records pulled from the server, verifies and processes them, rebases displaced own records. */
+  readonly ingest: (records: ReadonlyArray<{ readonly recordJson: string; readonly globalSequence: number }>) => Effect.Effect<IngestReport, StorageFailure | KeyStoreError | LocalStoreError>
+  /** Retries parked records (after keys arrived). */
+  readonly retryParked: Effect.Effect<{ readonly released: number; readonly stillParked: number }, StorageFailure | KeyStoreError>
+  readonly keyState: Effect.Effect<KeyState, StorageFailure | KeyStoreError>
+}
+
+/**
+ * A failure of the local store's own logic (not storage, not keys).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LocalStoreError extends Schema.TaggedError<LocalStoreError>("@cipherlog/event-store/LocalStoreError")("LocalStoreError", {
+  storeId: Schema.String,
+  detail: Schema.String
+}) {
+  override get message(): string {
+    return `Local store ${this.storeId}: ${this.detail}.`
+  }
+}
+
+const DeviceEnrolled = Schema.Struct({
+  certificate: Identity.DeviceCertificate,
+  genesis: Identity.PublicIdentity,
+  chain: Schema.Array(Identity.RotationStatement)
+})
+const DeviceEnrolledJson = Schema.encodeSync(DeviceEnrolled)
+const decodeDeviceEnrolled = Schema.decodeUnknownEither(DeviceEnrolled)
+const GrantJson = Schema.encodeSync(KeyringModule.DekGrantBody)
+const decodeGrant = Schema.decodeUnknownEither(KeyringModule.DekGrantBody)
+
+const isSystemType = (aggregateType: string) => aggregateType === system.dek || aggregateType === system.device
+
+const integrity = (h: SyncRecord.RecordHeader, reason: RecordIntegrityError["reason"]) =>
+  new RecordIntegrityError({ reason, storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, eventId: h.eventId })
+
+interface Binary {
+  readonly stored: StoredRecord
+  readonly nonce: Uint8Array
+  readonly ciphertext: Uint8Array
+  readonly signature: Uint8Array | undefined
+}
+
+const binary = (stored: StoredRecord): Binary | RecordIntegrityError => {
+  try {
+    return { stored, ...SyncRecord.decodeBinaryTrusted(stored.recordJson) }
+  } catch (_) {
+    return integrity(stored.header, "format")
+  }
+}
+
+/**
+ * Opens the local store of `storeId` on an EventStore, with a keyring (or
+ * without one: locked, reading headers only).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (input: {
+  readonly storeId: string
+  readonly eventStore: EventStore
+  readonly keyring: Option.Option<Keyring.Keyring>
+}): Effect.Effect<LocalStore, never, Crypto.Crypto> =>
+  Effect.gen(function*() {
+    const crypto = yield* Crypto.Crypto
+    const { storeId, eventStore: es } = input
+    const provide = <A, E>(effect: Effect.Effect<A, E, Crypto.Crypto>) => Effect.provideService(effect, Crypto.Crypto, crypto)
+    const writer = yield* Effect.makeSemaphore(1)
+    const ids = EventId.makeGenerator()
+    const newEventId = Effect.gen(function*() {
+      const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      return ids.next(now, yield* crypto.randomBytes(10))
+    })
+    const noKeyring = (what: string) => new KeysMissing({ storeId, missing: [what] })
+
+    // Who is who: signing keys of devices, learned from device records (and our own device).
+    const devices = new Map<string, { readonly userId: string; readonly publicKey: Uint8Array }>()
+    const registerOwn = Effect.gen(function*() {
+      if (Option.isNone(input.keyring)) return
+      const keyring = input.keyring.value
+      const device = yield* keyring.device
+      devices.set(device.deviceId, { userId: keyring.userId, publicKey: device.signing.publicKey })
+    })
+    yield* Effect.orDie(registerOwn)
+
+    /** Which identities this device trusts: its own (more come with membership). */
+    const trustedIdentity = (userId: string) =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return Option.none<Identity.ChainView>()
+        const keyring = input.keyring.value
+        if (userId !== keyring.userId) return Option.none<Identity.ChainView>()
+        const identity = yield* keyring.identity
+        return Option.some(yield* provide(Identity.verifyChain(identity.genesis, identity.chain)).pipe(Effect.orDie))
+      })
+
+    /** The key a record names: a KEK version (system records) or a DEK epoch. */
+    const resolveKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return Option.none()
+        const keyring = input.keyring.value
+        if (yield* keyring.isKekRef(storeId, ref)) {
+          return yield* keyring.kek(storeId, ref.id).pipe(Effect.map((k): Option.Option<SymmetricKey> => Option.some(k)), Effect.catchTag("KeysMissing", () => Effect.succeed(Option.none())))
+        }
+        return yield* keyring.dek(storeId, ref).pipe(Effect.map((k): Option.Option<SymmetricKey> => Option.some(k)), Effect.catchTag("KeysMissing", () => Effect.succeed(Option.none())))
+      })
+
+    /** Decrypts records grouped by key; missing keys → Locked, failures → Rejected (and marked). */
+    const decrypt = (records: ReadonlyArray<StoredRecord>) =>
+      Effect.gen(function*() {
+        const items = new Array<Item>(records.length)
+        const groups = new Map<string, { ref: KeyRef; indices: Array<number>; parts: Array<Binary> }>()
+        for (const [i, r] of records.entries()) {
+          const b = binary(r)
+          if (b instanceof RecordIntegrityError) {
+            items[i] = { _tag: "Rejected", header: r.header, error: b }
+            continue
+          }
+          const label = keyRefLabel(r.header.key)
+          const g = groups.get(label) ?? { ref: r.header.key, indices: [], parts: [] }
+          g.indices.push(i)
+          g.parts.push(b)
+          groups.set(label, g)
+        }
+        for (const [label, g] of groups) {
+          const key = yield* resolveKey(g.ref)
+          if (Option.isNone(key)) {
+            for (const i of g.indices) items[i] = { _tag: "Locked", header: records[i]!.header, missing: label }
+            continue
+          }
+          const opened = yield* provide(Pipeline.open(key.value, g.parts.map((p) => ({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext })))).pipe(
+            Effect.catchAll(() => Effect.succeed(g.parts.map((p) => integrity(p.stored.header, "tag"))))
+          )
+          opened.forEach((body, j) => {
+            const i = g.indices[j]!
+            const r = records[i]!
+            const h = r.header
+            items[i] = body instanceof RecordIntegrityError
+              ? { _tag: "Rejected", header: h, error: body }
+              : {
+                _tag: "Event",
+                event: {
+                  position: r.position, globalSequence: r.globalSequence, eventId: h.eventId, aggregateType: h.aggregateType,
+                  aggregateId: h.aggregateId, version: h.version, eventType: h.eventType, createdAt: h.createdAt, author: h.author,
+                  key: h.key, payload: body.payload, meta: body.meta
+                }
+              }
+          })
+        }
+        for (const item of items) {
+          if (item._tag === "Rejected") yield* es.setStatus(storeId, item.header.eventId, "rejected", item.error.reason)
+        }
+        return items
+      })
+
+    const systemPayload = (item: Item) => (item._tag === "Event" ? item.event.payload : undefined)
+
+    /** Learns devices and imports grants from verified system records; returns how many keys arrived. */
+    const processSystem = (items: ReadonlyArray<Item>) =>
+      Effect.gen(function*() {
+        let grants = 0
+        for (const item of items) {
+          if (item._tag !== "Event") continue
+          const e = item.event
+          if (e.aggregateType === system.device) {
+            const enrolled = decodeDeviceEnrolled(systemPayload(item))
+            if (Either.isLeft(enrolled)) continue
+            const trusted = yield* trustedIdentity(enrolled.right.certificate.userId)
+            if (Option.isSome(trusted)) {
+              const ok = yield* Effect.either(provide(Identity.verifyCertificate(trusted.value, enrolled.right.certificate)))
+              if (Either.isRight(ok)) devices.set(enrolled.right.certificate.deviceId, { userId: enrolled.right.certificate.userId, publicKey: enrolled.right.certificate.devicePublicKey })
+            }
+          } else if (e.aggregateType === system.dek && Option.isSome(input.keyring)) {
+            const grant = decodeGrant(systemPayload(item))
+            if (Either.isLeft(grant)) continue
+            const imported = yield* Effect.either(input.keyring.value.importGrant({ storeId, ...grant.right, kekVersionId: e.key.id }))
+            if (Either.isRight(imported)) grants++
+          }
+        }
+        return grants
+      })
+
+    /** Verifies, decrypts and processes records of other devices (or ours, after a restore); sets statuses. */
+    const process = (records: ReadonlyArray<StoredRecord>) =>
+      Effect.gen(function*() {
+        const rejected: Array<RecordIntegrityError> = []
+        let parked = 0
+        let keysArrived = 0
+        // System records first (devices, then keys), so the data records after them can be read.
+        const ordered = [...records].sort((a, b) => rank(a) - rank(b) || a.position - b.position)
+        const byDevice = new Map<string, Array<StoredRecord>>()
+        for (const r of ordered) byDevice.set(r.header.author.deviceId, [...(byDevice.get(r.header.author.deviceId) ?? []), r])
+        // A device's own enrollment record tells its key: open device records before verifying chains.
+        const deviceRecords = ordered.filter((r) => r.header.aggregateType === system.device)
+        yield* processSystem(yield* decrypt(deviceRecords))
+        const verified: Array<StoredRecord> = []
+        for (const [deviceId, group] of byDevice) {
+          const known = devices.get(deviceId)
+          if (known === undefined) {
+            for (const r of group) yield* es.setStatus(storeId, r.header.eventId, "parked", `author device ${deviceId} unknown`)
+            parked += group.length
+            continue
+          }
+          const from = yield* es.chainHead(storeId, deviceId)
+          const afterSeq = Option.match(from, { onNone: () => 0, onSome: (h) => h.seq })
+          const chain = (yield* es.readByDevice(storeId, deviceId, afterSeq)).map(binary)
+          const parts = chain.filter((b): b is Binary => !(b instanceof RecordIntegrityError))
+          const verdict = yield* provide(Pipeline.verifyChain({
+            records: parts.map((p) => ({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext, signature: p.signature })),
+            from,
+            publicKey: known.publicKey
+          }))
+          if (Option.isSome(verdict.head)) yield* es.setChainHead(storeId, deviceId, verdict.head.value)
+          for (const [i, p] of parts.entries()) {
+            if (i < verdict.verified) {
+              verified.push(p.stored)
+              continue
+            }
+            const broken = Option.getOrUndefined(verdict.broken)
+            if (broken !== undefined && i >= broken.index) {
+              const error = integrity(p.stored.header, broken.reason)
+              rejected.push(error)
+              yield* es.setStatus(storeId, p.stored.header.eventId, "rejected", broken.reason)
+            } else {
+              yield* es.setStatus(storeId, p.stored.header.eventId, "parked", "awaiting its author's signature")
+              parked++
+            }
+          }
+        }
+        // Verified: open them — key and device records first (they bring the keys), then the data.
+        verified.sort((a, b) => rank(a) - rank(b) || a.position - b.position)
+        const systemCount = verified.filter((r) => rank(r) < 2).length
+        const systemItems = yield* decrypt(verified.slice(0, systemCount))
+        keysArrived += yield* processSystem(systemItems)
+        const items = [...systemItems, ...(yield* decrypt(verified.slice(systemCount)))]
+        for (const [i, item] of items.entries()) {
+          const eventId = verified[i]!.header.eventId
+          if (item._tag === "Locked") {
+            yield* es.setStatus(storeId, eventId, "parked", `key ${item.missing}`)
+            parked++
+          } else if (item._tag === "Rejected") rejected.push(item.error)
+          else yield* es.setStatus(storeId, eventId, "ok")
+        }
+        return { rejected, parked, keysArrived }
+      })
+
+    const rank = (r: StoredRecord) => (r.header.aggregateType === system.device ? 0 : r.header.aggregateType === system.dek ? 1 : 2)
+
+    const retryParked = Effect.gen(function*() {
+      const parkedIds = yield* es.withStatus(storeId, "parked")
+      if (parkedIds.length === 0) return { released: 0, stillParked: 0 }
+      const records = yield* Effect.forEach(parkedIds, ({ eventId }) => es.byEventId(storeId, eventId))
+      const result = yield* process(records.flatMap(Option.toArray))
+      const still = (yield* es.withStatus(storeId, "parked")).length
+      return { released: parkedIds.length - still, stillParked: still, keysArrived: result.keysArrived }
+    })
+
+    /** Seals and appends envelopes of this device (must hold the writer semaphore). */
+    const sealAndAppend = (
+      keyring: Keyring.Keyring,
+      envelopes: ReadonlyArray<Envelope.EventEnvelope>,
+      keys: ReadonlyMap<string, Pipeline.ResolvedKey>,
+      expected: ReadonlyArray<{ aggregateType: string; aggregateId: string; version: number }>
+    ) =>
+      Effect.gen(function*() {
+        const device = yield* keyring.device
+        const chain = yield* es.chainHead(storeId, device.deviceId)
+        const { records, head } = yield* provide(Pipeline.seal({
+          envelopes,
+          deps: { keys, signer: { author: { userId: keyring.userId, deviceId: device.deviceId } as Author, key: device.signing } },
+          chain
+        })).pipe(Effect.catchTags({
+          InvalidKey: (e) => Effect.fail(new LocalStoreError({ storeId, detail: e.message })),
+          KeyUsageExhausted: (e) => Effect.fail(new LocalStoreError({ storeId, detail: e.message }))
+        }))
+        const { positions } = yield* es.append(records.map((r) => ({ header: SyncRecord.header(r.record), recordJson: r.recordJson })), {
+          expected,
+          chain: { storeId, deviceId: device.deviceId, head }
+        })
+        return { records, positions }
+      })
+
+    const envelope = (fields: Omit<Envelope.EventEnvelope, "storeId" | "createdAt" | "eventId" | "author" | "meta"> & { readonly meta?: Readonly<Record<string, string>> }) =>
+      Effect.gen(function*() {
+        const keyring = Option.getOrThrow(input.keyring)
+        const device = yield* keyring.device
+        return {
+          storeId,
+          createdAt: yield* Effect.clockWith((c) => c.currentTimeMillis),
+          eventId: yield* newEventId,
+          author: { userId: keyring.userId, deviceId: device.deviceId },
+          meta: fields.meta ?? {},
+          ...fields
+        } as unknown as Envelope.EventEnvelope
+      })
+
+    const toEvent = (r: Pipeline.SealedRecord, e: Envelope.EventEnvelope, position: number): Event => ({
+      position, globalSequence: null, eventId: e.eventId, aggregateType: e.aggregateType, aggregateId: e.aggregateId, version: e.version,
+      eventType: e.eventType, createdAt: e.createdAt, author: r.record.author, key: r.record.key, payload: e.payload, meta: e.meta
+    })
+
+    /** Builds and appends the envelopes of commands (holding the writer semaphore); `again` re-issues displaced system records. */
+    const appendCommands = (
+      commands: ReadonlyArray<Command>,
+      again: ReadonlyArray<{ readonly aggregateType: string; readonly aggregateId: string; readonly eventType: string; readonly payload: Envelope.Json }> = []
+    ) =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return yield* Effect.fail(noKeyring("keyring (the store is locked)"))
+        const keyring = input.keyring.value
+        const device = yield* keyring.device
+        const activeKek = yield* Effect.flatMap(keyring.activeKek(storeId), Option.match({ onNone: () => Effect.fail(noKeyring("kek:active")), onSome: Effect.succeed }))
+        const kekRef = { id: activeKek.versionId, epoch: 0 } as unknown as KeyRef
+        const keys = new Map<string, Pipeline.ResolvedKey>([[activeKek.versionId, { ref: kekRef, key: yield* keyring.kek(storeId, activeKek.versionId) }]])
+        const envelopes: Array<Envelope.EventEnvelope> = []
+        const expected: Array<{ aggregateType: string; aggregateId: string; version: number }> = []
+        const versions = new Map<string, number>()
+        const versionOf = (type: string, id: string) =>
+          Effect.gen(function*() {
+            const k = `${type}\u0000${id}`
+            const v = versions.get(k) ?? (yield* es.aggregateVersion(storeId, type, id))
+            return { k, v }
+          })
+        const systemEnvelope = (aggregateType: string, aggregateId: string, eventType: string, payload: unknown) =>
+          Effect.gen(function*() {
+            const { k, v } = yield* versionOf(aggregateType, aggregateId)
+            versions.set(k, v + 1)
+            if (!expected.some((x) => x.aggregateType === aggregateType && x.aggregateId === aggregateId)) expected.push({ aggregateType, aggregateId, version: v })
+            envelopes.push(yield* envelope({
+              aggregateType, aggregateId, eventType, version: v + 1, deps: [Dependency.make("key", activeKek.versionId), Dependency.make("identity", keyring.userId)],
+              payload: payload as Envelope.Json
+            } as never))
+          })
+        // A device's first record in a store is its enrollment, so readers learn its key.
+        if (Option.isNone(yield* es.chainHead(storeId, device.deviceId))) {
+          const identity = yield* keyring.identity
+          yield* systemEnvelope(system.device, device.deviceId, "DeviceEnrolled", DeviceEnrolledJson({ certificate: device.certificate, genesis: identity.genesis, chain: identity.chain }))
+        }
+        const published: Array<KeyringModule.DekGrant> = []
+        for (const s of again) {
+          yield* systemEnvelope(s.aggregateType, s.aggregateId, s.eventType, s.payload)
+          const grant = s.aggregateType === system.dek ? decodeGrant(s.payload) : undefined
+          if (grant && Either.isRight(grant)) published.push({ storeId, ...grant.right, kekVersionId: activeKek.versionId })
+        }
+        const eventEnvelopes: Array<Envelope.EventEnvelope> = []
+        for (const command of commands) yield* validateCommand(command)
+        for (const command of commands) {
+          if (command.events.length === 0) continue
+          const { k, v } = yield* versionOf(command.aggregateType, command.aggregateId)
+          const check = AggregateVersion.checkAppend({ storeId, aggregateType: command.aggregateType, aggregateId: command.aggregateId }, v, command.expectedVersion ?? AggregateVersion.any, command.events.length)
+          if (Either.isLeft(check)) return yield* Effect.fail(check.left)
+          const { ref, key, grants } = yield* keyring.dekForWrite(storeId, command.aggregateType, command.aggregateId, command.events.length)
+          keys.set(ref.id, { ref, key })
+          for (const g of grants) {
+            if (published.some((p) => p.keyId === g.keyId)) continue
+            published.push(g)
+            yield* systemEnvelope(system.dek, g.keyId, "DekGranted", GrantJson({ v: 1, keyId: g.keyId, aggregateType: g.aggregateType, aggregateId: g.aggregateId, epochs: g.epochs }))
+          }
+          if (!expected.some((x) => x.aggregateType === command.aggregateType && x.aggregateId === command.aggregateId)) {
+            expected.push({ aggregateType: command.aggregateType, aggregateId: command.aggregateId, version: v })
+          }
+          for (const [i, e] of command.events.entries()) {
+            const env = yield* envelope({
+              aggregateType: command.aggregateType, aggregateId: command.aggregateId, eventType: e.eventType, version: check.right[i]!,
+              deps: [Dependency.make("key", ref.id), Dependency.make("identity", keyring.userId)], payload: e.payload, ...(e.meta ? { meta: e.meta } : {})
+            } as never)
+            eventEnvelopes.push(env)
+          }
+          versions.set(k, v + command.events.length)
+        }
+        const all = [...envelopes, ...eventEnvelopes]
+        const { records, positions } = yield* sealAndAppend(keyring, all, keys, expected)
+        yield* keyring.markPublished(published)
+        return records.slice(envelopes.length).map((r, i) => toEvent(r, all[envelopes.length + i]!, positions[envelopes.length + i] ?? 0))
+      })
+
+    /** Checks what the application gave (ids, names, JSON payloads) before anything is sealed. */
+    const validateCommand = (command: Command) =>
+      Effect.gen(function*() {
+        const invalid = (detail: string) => Effect.fail(new InvalidInput({ what: "command", problem: detail }))
+        if (!Schema.is(AggregateType)(command.aggregateType) || command.aggregateType.startsWith("cipherlog.")) {
+          return yield* invalid("aggregateType must start with a letter, have at most 64 characters of A-Z a-z 0-9 _ . - and not start with cipherlog.")
+        }
+        if (!Schema.is(AggregateId)(command.aggregateId)) return yield* invalid("aggregateId must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+        for (const [i, e] of command.events.entries()) {
+          if (!Schema.is(EventType)(e.eventType)) return yield* invalid(`events.${i}.eventType must start with a letter and have at most 64 characters of A-Z a-z 0-9 _ . -`)
+          if (!Envelope.isJson(e.payload)) return yield* invalid(`events.${i}.payload must be JSON (finite numbers, no __proto__ keys, at most 64 levels)`)
+          if (e.meta !== undefined && !Schema.is(Envelope.EventMeta)(e.meta)) return yield* invalid(`events.${i}.meta must be an object of strings`)
+        }
+      })
+
+    const rebase = (displaced: ReadonlyArray<StoredRecord>) =>
+      Effect.gen(function*() {
+        if (displaced.length === 0 || Option.isNone(input.keyring)) return 0
+        const keyring = input.keyring.value
+        const device = yield* keyring.device
+        // Our chain now ends at our last record that stayed; recompute its digest from the stored bytes.
+        const remaining = yield* es.readByDevice(storeId, device.deviceId, 0)
+        const last = remaining[remaining.length - 1]
+        const lastBinary = last === undefined ? undefined : binary(last)
+        if (lastBinary === undefined || lastBinary instanceof RecordIntegrityError) {
+          yield* es.setChainHead(storeId, device.deviceId, { seq: 0, digest: new Uint8Array(32) })
+        } else {
+          const digest = yield* provide(Pipeline.digestOf({ header: lastBinary.stored.header, nonce: lastBinary.nonce, ciphertext: lastBinary.ciphertext }))
+          yield* es.setChainHead(storeId, device.deviceId, { seq: lastBinary.stored.header.chain.seq, digest })
+        }
+        // Re-append everything displaced, in order: key and device records first, then the events at new versions.
+        const items = yield* decrypt(displaced)
+        const isSystem = (t: string) => t === system.dek || t === system.device
+        const again = items.flatMap((item) =>
+          item._tag === "Event" && isSystem(item.event.aggregateType)
+            ? [{ aggregateType: item.event.aggregateType, aggregateId: item.event.aggregateId, eventType: item.event.eventType, payload: item.event.payload }]
+            : []
+        )
+        const commands: Array<Command> = items.flatMap((item) =>
+          item._tag === "Event" && !isSystem(item.event.aggregateType)
+            ? [{ aggregateType: item.event.aggregateType, aggregateId: item.event.aggregateId, events: [{ eventType: item.event.eventType, payload: item.event.payload, meta: item.event.meta }] }]
+            : []
+        )
+        if (commands.length + again.length > 0) yield* appendCommands(commands, again)
+        return commands.length
+      })
+
+    const store: LocalStore = {
+      storeId,
+      eventStore: es,
+      append: (commands) => writer.withPermits(1)(appendCommands(Array.isArray(commands) ? commands : [commands as Command])),
+      readAggregate: (aggregateType, aggregateId) => Effect.flatMap(es.readAggregate(storeId, aggregateType, aggregateId), decrypt),
+      readAll: (options = {}) =>
+        es.stream(storeId, options.pageSize ?? 1000).pipe(
+          Stream.grouped(options.pageSize ?? 1000),
+          // Chains are verified over every record (system ones included), carrying each device's head from page to page.
+          Stream.mapAccumEffect(new Map<string, ChainHead>() as ReadonlyMap<string, ChainHead>, (heads, chunk) => {
+            const page = [...chunk]
+            return Effect.flatMap(options.verify ? verifyPage(page, heads) : Effect.succeed({ failures: page.map(() => undefined), heads }), ({ failures, heads: next }) =>
+              Effect.map(decrypt(page), (items) => [
+                next,
+                items.map((item, i) => failures[i] ?? item).filter((item) =>
+                  options.includeSystem === true || !isSystemType(item._tag === "Event" ? item.event.aggregateType : item.header.aggregateType)
+                )
+              ] as const))
+          }),
+          Stream.flattenIterables
+        ),
+      ingest: (incoming) =>
+        writer.withPermits(1)(Effect.gen(function*() {
+          let invalid = 0
+          const valid: Array<{ header: SyncRecord.RecordHeader; recordJson: string; globalSequence: number }> = []
+          for (const r of incoming) {
+            const decoded = SyncRecord.decodeJson(r.recordJson)
+            if (Either.isLeft(decoded) || decoded.right.storeId !== storeId) {
+              invalid++
+              continue
+            }
+            valid.push({ header: SyncRecord.header(decoded.right), recordJson: r.recordJson, globalSequence: r.globalSequence })
+          }
+          const applied = yield* es.applyRemote(storeId, valid)
+          const processed = yield* process(applied.inserted)
+          const rebased = yield* rebase(applied.displaced).pipe(
+            Effect.catchTags({
+              VersionConflict: (e) => Effect.fail(new LocalStoreError({ storeId, detail: `rebasing displaced events failed: ${e.message}` })),
+              DuplicateEventMismatch: (e) => Effect.fail(new LocalStoreError({ storeId, detail: `rebasing displaced events failed: ${e.message}` })),
+              KeysMissing: (e) => Effect.fail(new LocalStoreError({ storeId, detail: `rebasing displaced events failed: ${e.message}` })),
+              InvalidInput: (e) => Effect.fail(new LocalStoreError({ storeId, detail: `rebasing displaced events failed: ${e.message}` }))
+            })
+          )
+          if (processed.keysArrived > 0) yield* retryParked
+          return {
+            inserted: applied.inserted.length, acknowledged: applied.acknowledged, rebased, parked: processed.parked,
+            rejected: processed.rejected, mismatched: applied.mismatched, invalid
+          }
+        })),
+      retryParked: writer.withPermits(1)(Effect.map(retryParked, ({ released, stillParked }) => ({ released, stillParked }))),
+      keyState: Effect.gen(function*() {
+        const missing: Array<{ key: string; records: number }> = []
+        for (const ref of yield* es.keyRefs(storeId)) {
+          const key = yield* resolveKey(ref as unknown as KeyRef)
+          if (Option.isNone(key)) missing.push({ key: `${ref.id}@${ref.epoch}`, records: ref.records })
+        }
+        return { locked: missing.length > 0, missing }
+      })
+    }
+
+    const verifyPage = (page: ReadonlyArray<StoredRecord>, heads: ReadonlyMap<string, ChainHead>) =>
+      Effect.gen(function*() {
+        const failures = new Array<Item | undefined>(page.length)
+        const next = new Map(heads)
+        const byDevice = new Map<string, Array<number>>()
+        page.forEach((r, i) => byDevice.set(r.header.author.deviceId, [...(byDevice.get(r.header.author.deviceId) ?? []), i]))
+        for (const [deviceId, indices] of byDevice) {
+          const known = devices.get(deviceId)
+          const parts = indices.map((i) => binary(page[i]!))
+          if (known === undefined) {
+            for (const i of indices) failures[i] = { _tag: "Locked", header: page[i]!.header, missing: `device ${deviceId}` }
+            continue
+          }
+          const good = parts.filter((b): b is Binary => !(b instanceof RecordIntegrityError))
+          const verdict = yield* provide(Pipeline.verifyChain({
+            records: good.map((p) => ({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext, signature: p.signature })),
+            from: Option.fromNullable(heads.get(deviceId)),
+            publicKey: known.publicKey
+          }))
+          const broken = Option.getOrUndefined(verdict.broken)
+          // Carry the running head (signed or not) so the next page continues the chain where this one stopped.
+          let head = heads.get(deviceId)
+          for (const [j, p] of good.entries()) {
+            if (broken !== undefined && j >= broken.index) {
+              failures[indices[j]!] = { _tag: "Rejected", header: p.stored.header, error: integrity(p.stored.header, broken.reason) }
+            } else {
+              head = { seq: p.stored.header.chain.seq, digest: yield* provide(Pipeline.digestOf({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext })) }
+            }
+          }
+          if (head) next.set(deviceId, head)
+        }
+        return { failures, heads: next as ReadonlyMap<string, ChainHead> }
+      })
+
+    return store
+  })
