@@ -23,7 +23,7 @@ const testkitPattern = { group: ["@cipherlog/*-conformance", "@cipherlog/*-confo
 const coreExternals = ["effect", "effect/*", "@effect/platform", "@effect/platform/*", "@effect/sql", "@effect/sql/*", "@scure/bip39", "@scure/bip39/*"]
 
 /** Test runners and property testing, which tests of any layer may import. */
-const testExternals = ["@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*", "@vitest/*", "fast-check"]
+const testExternals = ["@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*", "@vitest/*", "fast-check", "better-sqlite3", "fake-indexeddb", "fake-indexeddb/*"]
 
 /**
  * The module-boundary rules. Tags have three dimensions (docs/architecture.md):

@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Bytes, SyncRecord } from "@cipherlog/domain"
 import { Chunk, Effect, Either, FastCheck as fc, Option, Stream } from "effect"
 import { LocalStore } from "../src/index.js"
+import { memoryEventStore } from "./sqlite.js"
 import { appendGoal, copyKeks, type Device, events, firstDevice, secondDevice, server, storeId, withLayers } from "./fixtures.js"
 
 const readAll = (device: Device, options?: { verify?: boolean }) =>
@@ -171,8 +172,7 @@ describe("LocalStore", () => {
 /** Reads records as a store whose database was altered at rest (a fresh DB holding the altered row and the rest). */
 const tamperedRead = (a: Device, tampered: { header: SyncRecord.RecordHeader; recordJson: string }, rest: ReadonlyArray<{ header: SyncRecord.RecordHeader; recordJson: string }>) =>
   Effect.gen(function*() {
-    const { SqliteNodeEventStore } = yield* Effect.promise(() => import("@cipherlog/event-store-sqlite-node"))
-    const copy = yield* SqliteNodeEventStore.make(":memory:")
+    const copy = yield* memoryEventStore()
     for (const r of [...rest, tampered].sort((x, y) => x.header.aggregateId.localeCompare(y.header.aggregateId))) yield* copy.append([r])
     const reader = yield* LocalStore.make({ storeId, eventStore: copy, keyring: Option.some(a.keyring) })
     return Chunk.toReadonlyArray(yield* Stream.runCollect(reader.readAll()))

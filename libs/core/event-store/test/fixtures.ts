@@ -1,10 +1,10 @@
+import type { Crypto } from "@cipherlog/crypto"
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import { AggregateVersion } from "@cipherlog/domain"
-import { type EventStore } from "@cipherlog/event-store"
-import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
 import { Identity, Keyring, KeyStore, Vault } from "@cipherlog/keys"
 import { Effect, Layer, Option, Redacted, type Scope } from "effect"
-import { LocalStore } from "../src/index.js"
+import { type EventStore, LocalStore } from "../src/index.js"
+import { memoryEventStore } from "./sqlite.js"
 
 export const cryptoLayer = NodeCrypto.layer
 export const storeId = "s1"
@@ -45,7 +45,7 @@ export const copyKeks = (from: Device, to: Keyring.Keyring) =>
 
 export const deviceOn = (keyring: Keyring.Keyring) =>
   Effect.gen(function*() {
-    const events = yield* SqliteNodeEventStore.make(":memory:")
+    const events = yield* memoryEventStore()
     const store = yield* Effect.provide(LocalStore.make({ storeId, eventStore: events, keyring: Option.some(keyring) }), NodeCrypto.layer)
     return { keyring, store, events }
   })
@@ -94,6 +94,4 @@ export const appendGoal = (device: Device, id: string, title: string, expected?:
 export const events = (items: ReadonlyArray<LocalStore.Item>) =>
   items.flatMap((i) => (i._tag === "Event" ? [i.event] : []))
 
-export const withLayers = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.scoped(effect).pipe(Effect.provide(NodeCrypto.layer))
-
-export const sqliteLayer = SqliteNodeEventStore.layer
+export const withLayers = <A, E>(effect: Effect.Effect<A, E, Scope.Scope | Crypto.Crypto>) => Effect.scoped(effect).pipe(Effect.provide(NodeCrypto.layer))
