@@ -105,7 +105,11 @@ export const make = (file: string, options: Options = {}): Effect.Effect<EventSt
       }),
       (db) => Effect.sync(() => db.close())
     )
-    return yield* SqlEventStore.make(executor(db), { adapter: "sqlite-node", location }).pipe(
+    return yield* SqlEventStore.make(executor(db), {
+      adapter: "sqlite-node",
+      location,
+      capabilities: { journal: "wal", synchronous: "normal", singleWriter: "sqlite exclusive locking mode" }
+    }).pipe(
       // Opening writes (taking SQLite's exclusive lock): busy here means another writer holds the file.
       Effect.catchTag("StorageFailure", (e): Effect.Effect<never, StorageFailure | StoreLocked> =>
         /^SQLITE_(BUSY|LOCKED)/.test(e.code) ? Effect.fail(new StoreLocked({ location })) : Effect.fail(e))

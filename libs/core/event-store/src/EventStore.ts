@@ -205,6 +205,8 @@ export interface EventStore {
    * returns, so no change between subscribing and reading is missed).
    */
   readonly subscribe: (storeId: string) => Effect.Effect<Stream.Stream<number>, never, Scope.Scope>
+  /** What the host offers and what was chosen (OPFS, SAH pool, persistence, WAL, locking…), for diagnostics. */
+  readonly capabilities: Readonly<Record<string, string | boolean>>
   /** SQLite's `PRAGMA integrity_check` (or the adapter's equivalent): "ok" when sound. */
   readonly integrityCheck: Effect.Effect<string, StorageFailure>
 }

@@ -146,9 +146,11 @@ export interface KeyState {
 export interface LocalStore {
   readonly storeId: string
   readonly eventStore: EventStore
+  /** The keyring this store decrypts with (none: locked). */
+  readonly keyring: Option.Option<Keyring.Keyring>
   /** Appends commands atomically (all or nothing); returns the new events. */
   readonly append: (commands: Command | ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Event>, InvalidInput | VersionConflict | DuplicateEventMismatch | KeysMissing | StorageFailure | KeyStoreError | LocalStoreError>
-  readonly readAggregate: (aggregateType: string, aggregateId: string) => Effect.Effect<ReadonlyArray<Item>, StorageFailure | KeyStoreError>
+  readonly readAggregate: (aggregateType: string, aggregateId: string, afterVersion?: number) => Effect.Effect<ReadonlyArray<Item>, StorageFailure | KeyStoreError>
   /** Every record in local order, decrypted page by page (memory stays bounded); `verify` re-checks every chain and signature. */
   readonly readAll: (options?: { readonly verify?: boolean; readonly pageSize?: number; readonly includeSystem?: boolean }) => Stream.Stream<Item, StorageFailure | KeyStoreError>
   /** Applies records pulled from the server, verifies and processes them, rebases displaced own records. */
@@ -576,8 +578,9 @@ export const make = (input: {
     const store: LocalStore = {
       storeId,
       eventStore: es,
+      keyring: input.keyring,
       append: (commands) => writer.withPermits(1)(appendCommands(Array.isArray(commands) ? commands : [commands as Command])),
-      readAggregate: (aggregateType, aggregateId) => Effect.flatMap(es.readAggregate(storeId, aggregateType, aggregateId), decrypt),
+      readAggregate: (aggregateType, aggregateId, afterVersion) => Effect.flatMap(es.readAggregate(storeId, aggregateType, aggregateId, afterVersion), decrypt),
       readAll: (options = {}) =>
         es.stream(storeId, options.pageSize ?? 1000).pipe(
           Stream.grouped(options.pageSize ?? 1000),

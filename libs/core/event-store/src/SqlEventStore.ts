@@ -134,7 +134,10 @@ class Abort<E> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (db: SqliteExecutor, info: { readonly adapter: string; readonly location: string }): Effect.Effect<EventStore, SchemaTooNew | StorageFailure> =>
+export const make = (
+  db: SqliteExecutor,
+  info: { readonly adapter: string; readonly location: string; readonly capabilities?: Readonly<Record<string, string | boolean>> }
+): Effect.Effect<EventStore, SchemaTooNew | StorageFailure> =>
   Effect.gen(function*() {
     const { location } = info
     const failure = (operation: string) => (error: unknown) =>
@@ -199,6 +202,7 @@ export const make = (db: SqliteExecutor, info: { readonly adapter: string; reado
       adapter: info.adapter,
       location,
       schemaVersion: SCHEMA_VERSION,
+      capabilities: info.capabilities ?? {},
       append: (records, options = {}) =>
         Effect.tap(
           transaction<AppendResult, VersionConflict | DuplicateEventMismatch>("append", () => {
