@@ -1,6 +1,11 @@
 /**
- * The EventStore port on sqlite-wasm: in-memory anywhere, OPFS (SAH pool) in a browser worker with a Web Lock for a single writer across tabs
+ * The EventStore port on sqlite-wasm: in memory anywhere, and on OPFS in a
+ * browser worker.
  *
  * @since 0.1.0
  */
-export {}
+
+/** @since 0.1.0 */
+export * as OpfsEventStore from "./OpfsEventStore.js"
+/** @since 0.1.0 */
+export * as SqliteWasmEventStore from "./SqliteWasmEventStore.js"

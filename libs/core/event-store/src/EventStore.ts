@@ -21,7 +21,7 @@
  * @since 0.1.0
  */
 import { type DuplicateEventMismatch, type ImmutableRecord, type SyncRecord, type VersionConflict } from "@cipherlog/domain"
-import { Context, type Effect, type Option, type Scope, type Stream } from "effect"
+import { Chunk, Context, Effect as EffectModule, type Effect, Option as OptionModule, type Option, type Scope, Stream as StreamModule, type Stream } from "effect"
 import type { StorageFailure } from "./EventStoreError.js"
 
 /**
@@ -176,6 +176,8 @@ export interface EventStore {
   readonly readAfter: (storeId: string, position: number, limit: number) => Effect.Effect<ReadonlyArray<StoredRecord>, StorageFailure>
   /** All records as a stream of pages, in local order: memory stays bounded whatever the log's size. */
   readonly stream: (storeId: string, pageSize?: number) => Stream.Stream<StoredRecord, StorageFailure>
+  /** The store's newest local position (0 when empty). */
+  readonly head: (storeId: string) => Effect.Effect<number, StorageFailure>
   readonly readPending: (storeId: string, limit: number) => Effect.Effect<ReadonlyArray<StoredRecord>, StorageFailure>
   /** One device's records after a chain position, in chain order (to finish verifying a chain). */
   readonly readByDevice: (storeId: string, deviceId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<StoredRecord>, StorageFailure>
@@ -210,6 +212,24 @@ export interface EventStore {
   /** SQLite's `PRAGMA integrity_check` (or the adapter's equivalent): "ok" when sound. */
   readonly integrityCheck: Effect.Effect<string, StorageFailure>
 }
+
+/**
+ * A store's records as a stream of pages read with `readAfter`, in local
+ * order: what adapters use to implement `stream`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const paged = (
+  readAfter: EventStore["readAfter"],
+  storeId: string,
+  pageSize: number
+): Stream.Stream<StoredRecord, StorageFailure> =>
+  StreamModule.paginateChunkEffect(0, (after) =>
+    EffectModule.map(readAfter(storeId, after, pageSize), (page) => [
+      Chunk.unsafeFromArray(page as Array<StoredRecord>),
+      page.length < pageSize ? OptionModule.none() : OptionModule.some(page[page.length - 1]!.position)
+    ]))
 
 /**
  * @since 0.1.0

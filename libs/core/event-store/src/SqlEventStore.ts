@@ -11,8 +11,8 @@
  * @since 0.1.0
  */
 import { DuplicateEventMismatch, ImmutableRecord, type SyncRecord, VersionConflict } from "@cipherlog/domain"
-import { Chunk, Effect, Option, PubSub, Stream } from "effect"
-import type { AppendResult, ChainHead, Counts, EventStore, NewRecord, RemoteResult, StoredRecord } from "./EventStore.js"
+import { Effect, Option, PubSub, Stream } from "effect"
+import { type AppendResult, type ChainHead, type Counts, type EventStore, type NewRecord, paged, type RemoteResult, type StoredRecord } from "./EventStore.js"
 import { SchemaTooNew, StorageFailure } from "./EventStoreError.js"
 import { type Row, SqliteFailure, type SqliteExecutor, type SqlValue } from "./SqliteExecutor.js"
 
@@ -173,11 +173,9 @@ export const make = (
     })
 
     const changes = yield* PubSub.unbounded<{ readonly storeId: string; readonly position: number }>()
-    const notify = (storeId: string) =>
-      Effect.flatMap(
-        sync("read the head", () => num(db.all("SELECT COALESCE(MAX(position), 0) AS p FROM records WHERE store_id = ?", [storeId])[0]!["p"])),
-        (position) => PubSub.publish(changes, { storeId, position })
-      )
+    const headOf = (storeId: string) =>
+      sync("read the head", () => num(db.all("SELECT COALESCE(MAX(position), 0) AS p FROM records WHERE store_id = ?", [storeId])[0]!["p"]))
+    const notify = (storeId: string) => Effect.flatMap(headOf(storeId), (position) => PubSub.publish(changes, { storeId, position }))
 
     const versionOf = (storeId: string, type: string, id: string) =>
       num(db.all("SELECT COALESCE(MAX(version), 0) AS v FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ?", [storeId, type, id])[0]!["v"])
@@ -316,12 +314,8 @@ export const make = (
           db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`, [storeId, type, id, afterVersion]).map(toRecord)),
       readAfter: (storeId, position, limit) =>
         sync("read records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND position > ? ORDER BY position LIMIT ?`, [storeId, position, limit]).map(toRecord)),
-      stream: (storeId, pageSize = 1000) =>
-        Stream.paginateChunkEffect(0, (after) =>
-          Effect.map(store.readAfter(storeId, after, pageSize), (page) => [
-            Chunk.unsafeFromArray(page as Array<StoredRecord>),
-            page.length < pageSize ? Option.none() : Option.some(page[page.length - 1]!.position)
-          ])),
+      stream: (storeId, pageSize = 1000) => paged(store.readAfter, storeId, pageSize),
+      head: headOf,
       readPending: (storeId, limit) =>
         sync("read pending records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position LIMIT ?`, [storeId, limit]).map(toRecord)),
       readByDevice: (storeId, deviceId, afterSeq) =>

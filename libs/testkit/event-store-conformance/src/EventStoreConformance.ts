@@ -23,6 +23,8 @@ export interface Harness {
   readonly persistent: boolean
   /** True when a second open of an id while the first is held must fail or wait (single writer). */
   readonly exclusive: boolean
+  /** Property-test runs (default 25); hosts where every call is expensive may run fewer. */
+  readonly propertyRuns?: number
   /** Runs raw SQL against the id's database (a second connection or the same one), to try what the API does not offer. */
   readonly raw?: (id: string, sql: string) => Effect.Effect<void, unknown>
 }
@@ -151,7 +153,7 @@ export const suite = (harness: Harness): void => {
 
     it.effect.prop("INV-002 INV-005 racing writers, retries and forged duplicates: 1..n per aggregate, one copy per event id", [ops], ([o]) =>
       use(freshId(), (store) => Effect.map(checks.appendRules(store, "s1", o), (problems) => expect(problems).toEqual([]))).pipe(Effect.asVoid),
-      { fastCheck: { numRuns: 25 } }
+      { fastCheck: { numRuns: harness.propertyRuns ?? 25 } }
     )
 
     it.effect("INV-002 a batch with a stale record writes nothing", () =>
@@ -169,7 +171,7 @@ export const suite = (harness: Harness): void => {
 
     it.effect.prop("INV-001 no API path changes or removes a synced record", [fc.array(fc.nat(), { minLength: 1, maxLength: 12 })], ([attempts]) =>
       use(freshId(), (store) => Effect.map(checks.immutability(store, "s1", attempts), (changed) => expect(changed).toEqual([]))).pipe(Effect.asVoid),
-      { fastCheck: { numRuns: 10 } }
+      { fastCheck: { numRuns: Math.min(10, harness.propertyRuns ?? 10) } }
     )
 
     if (harness.raw) {
