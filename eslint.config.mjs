@@ -30,6 +30,8 @@ const testExternals = ["@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*
  * type (layers), platform (which host APIs) and scope (client or server side).
  */
 const boundaries = ({ testing }) => ({
+  // Tests may read the workspace's shared test settings (the Chromium path and flags).
+  allow: testing ? ["**/vitest.shared.ts"] : [],
   enforceBuildableLibDependency: false,
   banTransitiveDependencies: false,
   depConstraints: [
