@@ -11,6 +11,7 @@
 declare class TextEncoder {
   readonly encoding: string
   encode(input?: string): Uint8Array<ArrayBuffer>
+  encodeInto(source: string, destination: Uint8Array): { readonly read: number; readonly written: number }
 }
 
 declare class TextDecoder {

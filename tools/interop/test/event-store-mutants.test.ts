@@ -52,7 +52,7 @@ describe("EventStore checks catch broken stores", () => {
         const lenient: EventStore.EventStore = {
           ...store,
           append: (records, options) =>
-            store.append(records, options).pipe(Effect.catchIf((e): e is DuplicateEventMismatch => e instanceof DuplicateEventMismatch, () => Effect.succeed({ appended: 0, duplicates: records.length })))
+            store.append(records, options).pipe(Effect.catchIf((e): e is DuplicateEventMismatch => e instanceof DuplicateEventMismatch, () => Effect.succeed({ appended: 0, duplicates: records.length, positions: [] as ReadonlyArray<number> })))
         }
         if ((yield* EventStoreConformance.checks.appendRules(lenient, "s1", ops)).some((p) => p.includes("not refused"))) caught++
       }

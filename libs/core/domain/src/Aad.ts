@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Either, Schema } from "effect"
-import { concat, fromUtf8, readU32, readU64, u32, u64, utf8 } from "./Bytes.js"
+import { concat, fromUtf8, readU32, readU64, utf8 } from "./Bytes.js"
 import { InvalidInput, UnsupportedFormat } from "./Errors.js"
 import { RecordHeader } from "./SyncRecord.js"
 
@@ -26,8 +26,6 @@ const AAD_MAGIC = utf8("cipherlog/aad")
 const CHAIN_MAGIC = utf8("cipherlog/chain")
 const SIG_MAGIC = utf8("cipherlog/sig")
 
-const lp = (bytes: Uint8Array): Uint8Array => concat(u32(bytes.length), bytes)
-const lpText = (text: string): Uint8Array => lp(utf8(text))
 
 /**
  * The header fields the AAD binds: all of them but `chain.prev`.
@@ -63,24 +61,44 @@ export interface AadFields {
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (h: AadFields): Uint8Array =>
-  concat(
-    AAD_MAGIC,
-    Uint8Array.of(AAD_VERSION),
-    lpText(h.storeId),
-    lpText(h.aggregateType),
-    lpText(h.aggregateId),
-    lpText(h.eventId),
-    lpText(h.eventType),
-    u64(h.version),
-    u64(h.createdAt),
-    lpText(h.key.id),
-    u64(h.key.epoch),
-    lpText(h.suite),
-    lpText(h.author.userId),
-    lpText(h.author.deviceId),
-    u64(h.chain.seq)
-  )
+export const encode = (h: AadFields): Uint8Array => {
+  // One allocation, one pass (this runs for every record sealed or opened).
+  const texts = [h.storeId, h.aggregateType, h.aggregateId, h.eventId, h.eventType, h.key.id, h.suite, h.author.userId, h.author.deviceId]
+  let size = AAD_MAGIC.length + 1 + 4 * 8
+  for (const t of texts) size += 4 + t.length * 3
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  out.set(AAD_MAGIC, 0)
+  let pos = AAD_MAGIC.length
+  out[pos++] = AAD_VERSION
+  const text = (t: string) => {
+    const { written } = textEncoder.encodeInto(t, out.subarray(pos + 4))
+    view.setUint32(pos, written, false)
+    pos += 4 + written
+  }
+  const int = (n: number) => {
+    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError("u64 out of range")
+    view.setUint32(pos, Math.floor(n / 0x1_0000_0000), false)
+    view.setUint32(pos + 4, n >>> 0, false)
+    pos += 8
+  }
+  text(h.storeId)
+  text(h.aggregateType)
+  text(h.aggregateId)
+  text(h.eventId)
+  text(h.eventType)
+  int(h.version)
+  int(h.createdAt)
+  text(h.key.id)
+  int(h.key.epoch)
+  text(h.suite)
+  text(h.author.userId)
+  text(h.author.deviceId)
+  int(h.chain.seq)
+  return out.slice(0, pos)
+}
+
+const textEncoder = new TextEncoder()
 
 class Reader {
   offset = 0
@@ -165,8 +183,20 @@ export const decode = (bytes: Uint8Array): Either.Either<Omit<RecordHeader, "cha
  * @since 0.1.0
  * @category encoding
  */
-export const chainInput = (aad: Uint8Array, prev: Uint8Array | undefined, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array =>
-  concat(CHAIN_MAGIC, Uint8Array.of(AAD_VERSION), lp(aad), lp(prev ?? new Uint8Array(0)), lp(nonce), lp(ciphertext))
+export const chainInput = (aad: Uint8Array, prev: Uint8Array | undefined, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array => {
+  const parts = [aad, prev ?? new Uint8Array(0), nonce, ciphertext]
+  const out = new Uint8Array(CHAIN_MAGIC.length + 1 + parts.reduce((n, p) => n + 4 + p.length, 0))
+  const view = new DataView(out.buffer)
+  out.set(CHAIN_MAGIC, 0)
+  let pos = CHAIN_MAGIC.length
+  out[pos++] = AAD_VERSION
+  for (const p of parts) {
+    view.setUint32(pos, p.length, false)
+    out.set(p, pos + 4)
+    pos += 4 + p.length
+  }
+  return out
+}
 
 /**
  * The message a device signs (Ed25519) to vouch for its chain up to a

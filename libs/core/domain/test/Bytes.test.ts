@@ -9,6 +9,26 @@ describe("Bytes", () => {
     expect(Bytes.fromBase64Url(text)).toEqual(bytes)
   })
 
+  it.prop("the fast codec agrees with Effect's reference encoder on every byte string", [fc.uint8Array({ maxLength: 600 })], ([bytes]) => {
+    expect(Bytes.toBase64Url(bytes)).toBe(Bytes.toBase64UrlReference(bytes))
+  })
+
+  it.prop("any text other than a canonical encoding is refused", [fc.string({ maxLength: 40 })], ([text]) => {
+    const decoded = Bytes.fromBase64Url(text)
+    if (decoded !== undefined) expect(Bytes.toBase64Url(decoded)).toBe(text)
+  })
+
+  it("RFC 4648 §10 test vectors (base64url alphabet, no padding)", () => {
+    const cases: Array<[string, string]> = [["", ""], ["f", "Zg"], ["fo", "Zm8"], ["foo", "Zm9v"], ["foob", "Zm9vYg"], ["fooba", "Zm9vYmE"], ["foobar", "Zm9vYmFy"]]
+    for (const [plain, encoded] of cases) {
+      expect(Bytes.toBase64Url(Bytes.utf8(plain))).toBe(encoded)
+      expect(Bytes.fromBase64Url(encoded)).toEqual(Bytes.utf8(plain))
+    }
+    expect(Bytes.toBase64Url(Uint8Array.of(0xfb, 0xff))).toBe("-_8")
+    expect(Bytes.fromBase64Url("Zm9vYmF\u0100".slice(0, 8))).toBeUndefined()
+    expect(Bytes.fromBase64Url("Zm9\u0100")).toBeUndefined()
+  })
+
   it("refuses non-canonical base64url: padding, foreign alphabet, non-zero trailing bits", () => {
     expect(Bytes.fromBase64Url("AAE")).toEqual(Uint8Array.of(0, 1))
     for (const bad of ["AAE=", "AAF", "AA+/", "A", "AA$"]) expect(Bytes.fromBase64Url(bad)).toBeUndefined()

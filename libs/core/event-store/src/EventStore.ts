@@ -20,17 +20,32 @@
  *
  * @since 0.1.0
  */
-import { type DuplicateEventMismatch, type ImmutableRecord, type SyncRecord, type VersionConflict } from "@cipherlog/domain"
+import { type DuplicateEventMismatch, type ImmutableRecord, SyncRecord as SyncRecordModule, type SyncRecord, type VersionConflict } from "@cipherlog/domain"
 import { Chunk, Context, Effect as EffectModule, type Effect, Option as OptionModule, type Option, type Scope, Stream as StreamModule, type Stream } from "effect"
 import type { StorageFailure } from "./EventStoreError.js"
 
 /**
- * A record as the store keeps it.
+ * A record's binary parts, beside its header.
  *
  * @since 0.1.0
  * @category models
  */
-export interface StoredRecord {
+export interface RecordBody {
+  readonly nonce: Uint8Array
+  readonly ciphertext: Uint8Array
+  readonly signature: Uint8Array | undefined
+}
+
+/**
+ * A record as the store keeps it. `recordJson` is the record's text: the
+ * exact text received for records that came from the server, the canonical
+ * encoding of header and body for this device's own records (stored as
+ * columns, rendered on demand).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoredRecord extends RecordBody {
   /** Local order: strictly increasing in insertion order. */
   readonly position: number
   /** The server's sequence, once the record is synced. */
@@ -40,15 +55,32 @@ export interface StoredRecord {
 }
 
 /**
- * A record to append: its header (already validated) and its canonical text.
+ * A record to append: its header (already validated), its binary parts,
+ * and, for a record received as text, that exact text (else the canonical
+ * encoding is its text).
  *
  * @since 0.1.0
  * @category models
  */
-export interface NewRecord {
+export interface NewRecord extends RecordBody {
   readonly header: SyncRecord.RecordHeader
-  readonly recordJson: string
+  readonly recordJson?: string
 }
+
+/**
+ * The text of a record: the text it came as, or its canonical encoding.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const textOf = (r: NewRecord): string =>
+  r.recordJson ?? SyncRecordModule.encodeJsonTrusted({
+    v: 1,
+    ...r.header,
+    nonce: r.nonce,
+    ciphertext: r.ciphertext,
+    ...(r.signature === undefined ? {} : { signature: r.signature })
+  } as SyncRecord.SyncRecord)
 
 /**
  * What an append did: how many records were new, how many were already

@@ -21,6 +21,7 @@
  */
 import { Crypto, type SymmetricKey } from "@cipherlog/crypto"
 import {
+  Aad,
   AggregateVersion,
   type Author,
   Dependency,
@@ -40,8 +41,8 @@ import {
 } from "@cipherlog/domain"
 import { Identity, type Keyring, type KeyStoreError } from "@cipherlog/keys"
 import { Keyring as KeyringModule } from "@cipherlog/keys"
-import { Effect, Either, Option, Schema, Stream } from "effect"
-import type { ChainHead, EventStore, StoredRecord } from "./EventStore.js"
+import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
+import type { ChainHead, EventStore, NewRecord as EventStoreNewRecord, StoredRecord } from "./EventStore.js"
 import type { StorageFailure } from "./EventStoreError.js"
 import * as Pipeline from "./Pipeline.js"
 
@@ -192,14 +193,17 @@ const integrity = (h: SyncRecord.RecordHeader, reason: RecordIntegrityError["rea
 
 interface Binary {
   readonly stored: StoredRecord
+  readonly header: SyncRecord.RecordHeader
   readonly nonce: Uint8Array
   readonly ciphertext: Uint8Array
   readonly signature: Uint8Array | undefined
+  readonly aad: Uint8Array
 }
 
+/** A record's binary parts and AAD, computed once for verification and decryption alike. */
 const binary = (stored: StoredRecord): Binary | RecordIntegrityError => {
   try {
-    return { stored, ...SyncRecord.decodeBinaryTrusted(stored.recordJson) }
+    return { stored, header: stored.header, nonce: stored.nonce, ciphertext: stored.ciphertext, signature: stored.signature, aad: Aad.encode(stored.header) }
   } catch (_) {
     return integrity(stored.header, "format")
   }
@@ -249,24 +253,35 @@ export const make = (input: {
         return Option.some(yield* provide(Identity.verifyChain(identity.genesis, identity.chain)).pipe(Effect.orDie))
       })
 
+    /** KEK version ids of the store, cached (refreshed when a name is not found). */
+    let kekIds: ReadonlySet<string> | undefined
+    const isKek = (ref: KeyRef) =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return false
+        if (kekIds === undefined || (!kekIds.has(ref.id) && !ref.id.startsWith("dek_"))) {
+          kekIds = new Set((yield* input.keyring.value.kekVersions(storeId)).map((v) => v.versionId))
+        }
+        return kekIds.has(ref.id) && ref.epoch === 0
+      })
+
     /** The key a record names: a KEK version (system records) or a DEK epoch. */
     const resolveKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
       Effect.gen(function*() {
         if (Option.isNone(input.keyring)) return Option.none()
         const keyring = input.keyring.value
-        if (yield* keyring.isKekRef(storeId, ref)) {
+        if (yield* isKek(ref)) {
           return yield* keyring.kek(storeId, ref.id).pipe(Effect.map((k): Option.Option<SymmetricKey> => Option.some(k)), Effect.catchTag("KeysMissing", () => Effect.succeed(Option.none())))
         }
         return yield* keyring.dek(storeId, ref).pipe(Effect.map((k): Option.Option<SymmetricKey> => Option.some(k)), Effect.catchTag("KeysMissing", () => Effect.succeed(Option.none())))
       })
 
     /** Decrypts records grouped by key; missing keys → Locked, failures → Rejected (and marked). */
-    const decrypt = (records: ReadonlyArray<StoredRecord>) =>
+    const decrypt = (records: ReadonlyArray<StoredRecord>, prepared?: ReadonlyArray<Binary | RecordIntegrityError>) =>
       Effect.gen(function*() {
         const items = new Array<Item>(records.length)
         const groups = new Map<string, { ref: KeyRef; indices: Array<number>; parts: Array<Binary> }>()
         for (const [i, r] of records.entries()) {
-          const b = binary(r)
+          const b = prepared?.[i] ?? binary(r)
           if (b instanceof RecordIntegrityError) {
             items[i] = { _tag: "Rejected", header: r.header, error: b }
             continue
@@ -283,7 +298,7 @@ export const make = (input: {
             for (const i of g.indices) items[i] = { _tag: "Locked", header: records[i]!.header, missing: label }
             continue
           }
-          const opened = yield* provide(Pipeline.open(key.value, g.parts.map((p) => ({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext })))).pipe(
+          const opened = yield* provide(Pipeline.open(key.value, g.parts)).pipe(
             Effect.catchAll(() => Effect.succeed(g.parts.map((p) => integrity(p.stored.header, "tag"))))
           )
           opened.forEach((body, j) => {
@@ -428,7 +443,9 @@ export const make = (input: {
           InvalidKey: (e) => Effect.fail(new LocalStoreError({ storeId, detail: e.message })),
           KeyUsageExhausted: (e) => Effect.fail(new LocalStoreError({ storeId, detail: e.message }))
         }))
-        const { positions } = yield* es.append(records.map((r) => ({ header: SyncRecord.header(r.record), recordJson: r.recordJson })), {
+        const { positions } = yield* es.append(records.map((r) => ({
+          header: SyncRecord.header(r.record), nonce: r.record.nonce, ciphertext: r.record.ciphertext, signature: r.record.signature
+        })), {
           expected,
           chain: { storeId, deviceId: device.deviceId, head }
         })
@@ -581,33 +598,38 @@ export const make = (input: {
       keyring: input.keyring,
       append: (commands) => writer.withPermits(1)(appendCommands(Array.isArray(commands) ? commands : [commands as Command])),
       readAggregate: (aggregateType, aggregateId, afterVersion) => Effect.flatMap(es.readAggregate(storeId, aggregateType, aggregateId, afterVersion), decrypt),
-      readAll: (options = {}) =>
-        es.stream(storeId, options.pageSize ?? 1000).pipe(
-          Stream.grouped(options.pageSize ?? 1000),
-          // Chains are verified over every record (system ones included), carrying each device's head from page to page.
-          Stream.mapAccumEffect(new Map<string, ChainHead>() as ReadonlyMap<string, ChainHead>, (heads, chunk) => {
-            const page = [...chunk]
-            return Effect.flatMap(options.verify ? verifyPage(page, heads) : Effect.succeed({ failures: page.map(() => undefined), heads }), ({ failures, heads: next }) =>
-              Effect.map(decrypt(page), (items) => [
-                next,
-                items.map((item, i) => failures[i] ?? item).filter((item) =>
-                  options.includeSystem === true || !isSystemType(item._tag === "Event" ? item.event.aggregateType : item.header.aggregateType)
-                )
-              ] as const))
-          }),
-          Stream.flattenIterables
-        ),
+      readAll: (options = {}) => {
+        const pageSize = options.pageSize ?? 1000
+        type State = { readonly after: number; readonly heads: ReadonlyMap<string, ChainHead> }
+        // Page by page straight from the store: each page is verified (carrying every device's chain head to the
+        // next page — system records included), decrypted, and only then filtered.
+        return Stream.paginateChunkEffect<State, Item, StorageFailure | KeyStoreError, never>({ after: 0, heads: new Map() }, (state) =>
+          Effect.gen(function*() {
+            const page = yield* es.readAfter(storeId, state.after, pageSize)
+            const prepared = page.map(binary)
+            const { failures, heads } = options.verify ? yield* verifyPage(page, prepared, state.heads) : { failures: [] as Array<Item | undefined>, heads: state.heads }
+            const items = yield* decrypt(page, prepared)
+            const out: Array<Item> = []
+            for (const [i, item] of items.entries()) {
+              const shown = failures[i] ?? item
+              if (options.includeSystem === true || !isSystemType(shown._tag === "Event" ? shown.event.aggregateType : shown.header.aggregateType)) out.push(shown)
+            }
+            const next = page.length < pageSize ? Option.none<State>() : Option.some({ after: page[page.length - 1]!.position, heads })
+            return [Chunk.unsafeFromArray(out), next] as const
+          }))
+      },
       ingest: (incoming) =>
         writer.withPermits(1)(Effect.gen(function*() {
           let invalid = 0
-          const valid: Array<{ header: SyncRecord.RecordHeader; recordJson: string; globalSequence: number }> = []
+          const valid: Array<EventStoreNewRecord & { readonly globalSequence: number }> = []
           for (const r of incoming) {
             const decoded = SyncRecord.decodeJson(r.recordJson)
             if (Either.isLeft(decoded) || decoded.right.storeId !== storeId) {
               invalid++
               continue
             }
-            valid.push({ header: SyncRecord.header(decoded.right), recordJson: r.recordJson, globalSequence: r.globalSequence })
+            const d = decoded.right
+            valid.push({ header: SyncRecord.header(d), nonce: d.nonce, ciphertext: d.ciphertext, signature: d.signature, recordJson: r.recordJson, globalSequence: r.globalSequence })
           }
           const applied = yield* es.applyRemote(storeId, valid)
           const processed = yield* process(applied.inserted)
@@ -636,36 +658,32 @@ export const make = (input: {
       })
     }
 
-    const verifyPage = (page: ReadonlyArray<StoredRecord>, heads: ReadonlyMap<string, ChainHead>) =>
+    const verifyPage = (page: ReadonlyArray<StoredRecord>, prepared: ReadonlyArray<Binary | RecordIntegrityError>, heads: ReadonlyMap<string, ChainHead>) =>
       Effect.gen(function*() {
         const failures = new Array<Item | undefined>(page.length)
         const next = new Map(heads)
         const byDevice = new Map<string, Array<number>>()
-        page.forEach((r, i) => byDevice.set(r.header.author.deviceId, [...(byDevice.get(r.header.author.deviceId) ?? []), i]))
+        page.forEach((r, i) => {
+          const list = byDevice.get(r.header.author.deviceId)
+          if (list) list.push(i)
+          else byDevice.set(r.header.author.deviceId, [i])
+        })
         for (const [deviceId, indices] of byDevice) {
           const known = devices.get(deviceId)
-          const parts = indices.map((i) => binary(page[i]!))
           if (known === undefined) {
             for (const i of indices) failures[i] = { _tag: "Locked", header: page[i]!.header, missing: `device ${deviceId}` }
             continue
           }
-          const good = parts.filter((b): b is Binary => !(b instanceof RecordIntegrityError))
-          const verdict = yield* provide(Pipeline.verifyChain({
-            records: good.map((p) => ({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext, signature: p.signature })),
-            from: Option.fromNullable(heads.get(deviceId)),
-            publicKey: known.publicKey
-          }))
+          const good = indices.filter((i) => !(prepared[i] instanceof RecordIntegrityError))
+          const parts = good.map((i) => prepared[i] as Binary)
+          const verdict = yield* provide(Pipeline.verifyChain({ records: parts, from: Option.fromNullable(heads.get(deviceId)), publicKey: known.publicKey }))
           const broken = Option.getOrUndefined(verdict.broken)
-          // Carry the running head (signed or not) so the next page continues the chain where this one stopped.
-          let head = heads.get(deviceId)
-          for (const [j, p] of good.entries()) {
-            if (broken !== undefined && j >= broken.index) {
-              failures[indices[j]!] = { _tag: "Rejected", header: p.stored.header, error: integrity(p.stored.header, broken.reason) }
-            } else {
-              head = { seq: p.stored.header.chain.seq, digest: yield* provide(Pipeline.digestOf({ header: p.stored.header, nonce: p.nonce, ciphertext: p.ciphertext })) }
-            }
+          for (const [j, i] of good.entries()) {
+            if (broken !== undefined && j >= broken.index) failures[i] = { _tag: "Rejected", header: page[i]!.header, error: integrity(page[i]!.header, broken.reason) }
           }
-          if (head) next.set(deviceId, head)
+          // Carry the running head (signed or not) so the next page continues the chain where this one stopped.
+          const last = verdict.digests.length - 1
+          if (last >= 0) next.set(deviceId, { seq: parts[last]!.header.chain.seq, digest: verdict.digests[last]! })
         }
         return { failures, heads: next as ReadonlyMap<string, ChainHead> }
       })

@@ -24,7 +24,7 @@ import {
   KeysMissing,
   RecordIntegrityError,
   type SuiteId,
-  SyncRecord
+  type SyncRecord
 } from "@cipherlog/domain"
 import { Effect, Option } from "effect"
 import type { ChainHead } from "./EventStore.js"
@@ -63,24 +63,21 @@ export interface ResolvedDeps {
 }
 
 /**
- * A record the pipeline produced: the record, its canonical text, its chain digest.
+ * A record the pipeline produced, with its chain digest. (Its text is
+ * `SyncRecord.encodeJsonTrusted(record)`, rendered when it is sent.)
  *
  * @since 0.1.0
  * @category models
  */
 export interface SealedRecord {
   readonly record: SyncRecord.SyncRecord
-  readonly recordJson: string
   readonly digest: Uint8Array
 }
 
 const encodeBody = (e: Envelope.EventEnvelope) => Bytes.utf8(JSON.stringify(Envelope.body(e)))
 
 const keyDependency = (e: Envelope.EventEnvelope): string | undefined => {
-  for (const d of e.deps) {
-    const { kind, id } = Dependency.parse(d)
-    if (kind === "key") return id
-  }
+  for (const d of e.deps) if (d.startsWith("key:")) return Dependency.parse(d).id
   return undefined
 }
 
@@ -103,17 +100,18 @@ export const seal = (input: {
     if (signer === undefined) return yield* Effect.fail(new KeysMissing({ storeId: envelopes[0]?.storeId ?? "", missing: ["identity (signer)"] }))
     const start = Option.match(input.chain, { onNone: () => 0, onSome: (h) => h.seq })
     // 1. Headers and AADs (chain.prev is not in the AAD, so all of them are known now).
-    const prepared = yield* Effect.forEach(envelopes, (e, i) => {
+    const prepared: Array<{ fields: Aad.AadFields; aad: Uint8Array; resolved: ResolvedKey; plaintext: Uint8Array }> = []
+    for (const [i, e] of envelopes.entries()) {
       const keyId = keyDependency(e)
       const resolved = keyId === undefined ? undefined : deps.keys.get(keyId)
-      if (resolved === undefined) return Effect.fail(new KeysMissing({ storeId: e.storeId, missing: [keyId === undefined ? "key dependency" : `key:${keyId}`] }))
+      if (resolved === undefined) return yield* Effect.fail(new KeysMissing({ storeId: e.storeId, missing: [keyId === undefined ? "key dependency" : `key:${keyId}`] }))
       const fields = {
         storeId: e.storeId, aggregateType: e.aggregateType, aggregateId: e.aggregateId, eventId: e.eventId, eventType: e.eventType,
         version: e.version, createdAt: e.createdAt, key: resolved.ref, suite: resolved.key.suite as SuiteId, author: signer.author,
         chain: { seq: start + 1 + i }
       }
-      return Effect.succeed({ fields, aad: Aad.encode(fields), resolved, plaintext: encodeBody(e) })
-    })
+      prepared.push({ fields, aad: Aad.encode(fields), resolved, plaintext: encodeBody(e) })
+    }
     // 2. Encrypt, one batch per key.
     const sealed = new Array<{ nonce: Uint8Array; ciphertext: Uint8Array }>(prepared.length)
     const groups = new Map<SymmetricKey, Array<number>>()
@@ -138,7 +136,7 @@ export const seal = (input: {
         nonce: s.nonce,
         ciphertext: s.ciphertext
       } as unknown as SyncRecord.SyncRecord
-      records.push({ record, recordJson: "", digest })
+      records.push({ record, digest })
       prev = digest
     }
     const last = records[records.length - 1]
@@ -146,8 +144,7 @@ export const seal = (input: {
       const signature = yield* crypto.ed25519.sign(signer.key, Aad.signatureInput(last.digest))
       records[records.length - 1] = { ...last, record: { ...last.record, signature } }
     }
-    const withText = records.map((r) => ({ ...r, recordJson: SyncRecord.encodeJsonTrusted(r.record) }))
-    return { records: withText, head: { seq: start + records.length, digest: prev ?? new Uint8Array(32) } }
+    return { records, head: { seq: start + records.length, digest: prev ?? new Uint8Array(32) } }
   })
 
 /**
@@ -171,6 +168,8 @@ export interface ChainVerdict {
   readonly verified: number
   readonly head: Option.Option<ChainHead>
   readonly broken: Option.Option<{ readonly index: number; readonly reason: "chain" | "signature" }>
+  /** The chain digest of each record up to the first broken one. */
+  readonly digests: ReadonlyArray<Uint8Array>
 }
 
 /**
@@ -184,7 +183,14 @@ export interface ChainVerdict {
  * @category handlers
  */
 export const verifyChain = (input: {
-  readonly records: ReadonlyArray<{ readonly header: SyncRecord.RecordHeader; readonly nonce: Uint8Array; readonly ciphertext: Uint8Array; readonly signature: Uint8Array | undefined }>
+  readonly records: ReadonlyArray<{
+    readonly header: SyncRecord.RecordHeader
+    readonly nonce: Uint8Array
+    readonly ciphertext: Uint8Array
+    readonly signature: Uint8Array | undefined
+    /** The record's AAD v1, if already computed. */
+    readonly aad?: Uint8Array
+  }>
   readonly from: Option.Option<ChainHead>
   readonly publicKey: Uint8Array
 }): Effect.Effect<ChainVerdict, never, Crypto.Crypto> =>
@@ -194,22 +200,24 @@ export const verifyChain = (input: {
     let prevDigest = Option.getOrUndefined(Option.map(head, (h) => h.digest))
     let seq = Option.match(head, { onNone: () => 0, onSome: (h) => h.seq })
     let verified = 0
+    const digests: Array<Uint8Array> = []
     for (const [i, r] of input.records.entries()) {
       const link = r.header.chain
       const linked = link.seq === seq + 1 &&
         (prevDigest === undefined ? link.prev === undefined : link.prev !== undefined && Bytes.equalsPublic(link.prev, prevDigest))
-      if (!linked) return { verified, head, broken: Option.some({ index: i, reason: "chain" as const }) }
-      const digest = yield* crypto.sha256(Aad.chainInput(Aad.encode(r.header), link.prev, r.nonce, r.ciphertext))
+      if (!linked) return { verified, head, broken: Option.some({ index: i, reason: "chain" as const }), digests }
+      const digest = yield* crypto.sha256(Aad.chainInput(r.aad ?? Aad.encode(r.header), link.prev, r.nonce, r.ciphertext))
+      digests.push(digest)
       if (r.signature !== undefined) {
         const ok = yield* crypto.ed25519.verify(input.publicKey, Aad.signatureInput(digest), r.signature)
-        if (!ok) return { verified, head, broken: Option.some({ index: i, reason: "signature" as const }) }
+        if (!ok) return { verified, head, broken: Option.some({ index: i, reason: "signature" as const }), digests }
         verified = i + 1
         head = Option.some({ seq: link.seq, digest })
       }
       prevDigest = digest
       seq = link.seq
     }
-    return { verified, head, broken: Option.none() }
+    return { verified, head, broken: Option.none(), digests }
   })
 
 /**
@@ -244,13 +252,13 @@ const decodeBody = (text: string): OpenedBody | undefined => {
  */
 export const open = (
   key: SymmetricKey,
-  records: ReadonlyArray<{ readonly header: SyncRecord.RecordHeader; readonly nonce: Uint8Array; readonly ciphertext: Uint8Array }>
+  records: ReadonlyArray<{ readonly header: SyncRecord.RecordHeader; readonly nonce: Uint8Array; readonly ciphertext: Uint8Array; readonly aad?: Uint8Array }>
 ): Effect.Effect<ReadonlyArray<OpenedBody | RecordIntegrityError>, InvalidKey | DecryptionFailed, Crypto.Crypto> =>
   Effect.gen(function*() {
     const crypto = yield* Crypto.Crypto
     const results = yield* crypto.openMany(key, records.map((r) => ({
       sealed: { suite: r.header.suite, nonce: r.nonce, ciphertext: r.ciphertext },
-      aad: Aad.encode(r.header)
+      aad: r.aad ?? Aad.encode(r.header)
     }))).pipe(Effect.catchTag("UnsupportedSuite", () => Effect.succeed(records.map(() => undefined))))
     return results.map((result, i) => {
       const h = records[i]!.header

@@ -12,7 +12,7 @@
  */
 import { DuplicateEventMismatch, ImmutableRecord, type SyncRecord, VersionConflict } from "@cipherlog/domain"
 import { Effect, Option, PubSub, Stream } from "effect"
-import { type AppendResult, type ChainHead, type Counts, type EventStore, type NewRecord, paged, type RemoteResult, type StoredRecord } from "./EventStore.js"
+import { type AppendResult, type ChainHead, type Counts, type EventStore, type NewRecord, paged, type RemoteResult, type StoredRecord, textOf } from "./EventStore.js"
 import { SchemaTooNew, StorageFailure } from "./EventStoreError.js"
 import { type Row, SqliteFailure, type SqliteExecutor, type SqlValue } from "./SqliteExecutor.js"
 
@@ -42,7 +42,10 @@ CREATE TABLE records (
   author_device   TEXT    NOT NULL,
   chain_seq       INTEGER NOT NULL,
   chain_prev      BLOB,
-  record_json     TEXT    NOT NULL,
+  nonce           BLOB    NOT NULL,
+  ciphertext      BLOB    NOT NULL,
+  signature       BLOB,
+  record_json     TEXT,
   global_seq      INTEGER,
   UNIQUE (store_id, event_id),
   UNIQUE (store_id, aggregate_type, aggregate_id, version),
@@ -59,6 +62,7 @@ WHEN OLD.global_seq IS NOT NULL OR NEW.global_seq IS NULL
   OR NEW.event_type IS NOT OLD.event_type OR NEW.created_at IS NOT OLD.created_at OR NEW.key_id IS NOT OLD.key_id
   OR NEW.key_epoch IS NOT OLD.key_epoch OR NEW.suite IS NOT OLD.suite OR NEW.author_user IS NOT OLD.author_user
   OR NEW.author_device IS NOT OLD.author_device OR NEW.chain_seq IS NOT OLD.chain_seq OR NEW.chain_prev IS NOT OLD.chain_prev
+  OR NEW.nonce IS NOT OLD.nonce OR NEW.ciphertext IS NOT OLD.ciphertext OR NEW.signature IS NOT OLD.signature
   OR NEW.record_json IS NOT OLD.record_json
 BEGIN SELECT RAISE(ABORT, 'cipherlog: records are immutable (only a pending record may receive its global sequence)'); END;
 CREATE TRIGGER records_append_only BEFORE DELETE ON records WHEN OLD.global_seq IS NOT NULL
@@ -88,7 +92,7 @@ CREATE TABLE writer (id INTEGER PRIMARY KEY CHECK (id = 1), opened_at INTEGER NO
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version
 
 const COLUMNS = `position, global_seq, store_id, event_id, aggregate_type, aggregate_id, version, event_type, created_at,
-  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, record_json`
+  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, nonce, ciphertext, signature, record_json`
 
 const num = (v: SqlValue | undefined): number => (typeof v === "bigint" ? Number(v) : (v as number))
 
@@ -108,20 +112,42 @@ const toRecord = (row: Row): StoredRecord => {
     chain: prev === null || prev === undefined ? { seq: num(row["chain_seq"]) } : { seq: num(row["chain_seq"]), prev: new Uint8Array(prev as Uint8Array) }
   } as unknown as SyncRecord.RecordHeader
   const g = row["global_seq"]
-  return { position: num(row["position"]), globalSequence: g === null || g === undefined ? null : num(g), header, recordJson: row["record_json"] as string }
+  // Hosts return their own byte types (Node's Buffer): hand out plain Uint8Array views.
+  const bytes = (v: SqlValue | undefined) =>
+    v instanceof Uint8Array ? (v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : undefined
+  const stored = row["record_json"]
+  let text: string | undefined = typeof stored === "string" ? stored : undefined
+  const record: StoredRecord = {
+    position: num(row["position"]),
+    globalSequence: g === null || g === undefined ? null : num(g),
+    header,
+    nonce: bytes(row["nonce"])!,
+    ciphertext: bytes(row["ciphertext"])!,
+    signature: bytes(row["signature"]),
+    // Own records keep their parts as columns; their text is rendered only when asked for (sync, comparisons).
+    get recordJson() {
+      text ??= textOf({ header, nonce: this.nonce, ciphertext: this.ciphertext, signature: this.signature })
+      return text
+    }
+  }
+  return record
 }
 
 const insertValues = (r: NewRecord, globalSequence: number | null): ReadonlyArray<SqlValue> => {
   const h = r.header
   return [
     h.storeId, h.eventId, h.aggregateType, h.aggregateId, h.version, h.eventType, h.createdAt, h.key.id, h.key.epoch,
-    h.suite, h.author.userId, h.author.deviceId, h.chain.seq, h.chain.prev ?? null, r.recordJson, globalSequence
+    h.suite, h.author.userId, h.author.deviceId, h.chain.seq, h.chain.prev ?? null, r.nonce, r.ciphertext, r.signature ?? null,
+    r.recordJson ?? null, globalSequence
   ]
 }
 
 const INSERT = `INSERT INTO records (store_id, event_id, aggregate_type, aggregate_id, version, event_type, created_at,
-  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, record_json, global_seq)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, nonce, ciphertext, signature, record_json, global_seq)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+/** An insert that does nothing when the event id is already stored (the caller then compares bytes). */
+const INSERT_NEW = `${INSERT} ON CONFLICT (store_id, event_id) DO NOTHING`
 
 /** Thrown inside a transaction to roll it back and surface a typed error. */
 class Abort<E> {
@@ -218,23 +244,28 @@ export const make = (
             const positions: Array<number> = []
             for (const r of records) {
               const h = r.header
+              const k = keyOf(h.storeId, h.aggregateType, h.aggregateId)
+              const at = versions.get(k) ?? versionOf(h.storeId, h.aggregateType, h.aggregateId)
+              if (h.version === at + 1) {
+                const inserted = db.run(INSERT_NEW, insertValues(r, null))
+                if (inserted.changes === 1) {
+                  positions.push(inserted.lastInsertRowid)
+                  versions.set(k, h.version)
+                  appended++
+                  continue
+                }
+              }
+              // Not the next version, or the event id is taken: a retry of the same record, or a conflict.
               const existing = byEventId(h.storeId, h.eventId)
               if (existing) {
-                if (existing.recordJson === r.recordJson) {
+                if (existing.recordJson === textOf(r)) {
                   duplicates++
                   positions.push(existing.position)
                   continue
                 }
                 throw new Abort(new DuplicateEventMismatch({ storeId: h.storeId, eventId: h.eventId }))
               }
-              const k = keyOf(h.storeId, h.aggregateType, h.aggregateId)
-              const at = versions.get(k) ?? versionOf(h.storeId, h.aggregateType, h.aggregateId)
-              if (h.version !== at + 1) {
-                throw new Abort(new VersionConflict({ storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, expected: h.version - 1, actual: at }))
-              }
-              positions.push(db.run(INSERT, insertValues(r, null)).lastInsertRowid)
-              versions.set(k, h.version)
-              appended++
+              throw new Abort(new VersionConflict({ storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, expected: h.version - 1, actual: at }))
             }
             if (options.chain) {
               db.run(
@@ -257,7 +288,7 @@ export const make = (
               const h = r.header
               const existing = byEventId(storeId, h.eventId)
               if (existing) {
-                if (existing.recordJson !== r.recordJson) mismatched.push(h.eventId)
+                if (existing.recordJson !== textOf(r)) mismatched.push(h.eventId)
                 else if (existing.globalSequence === null) {
                   db.run("UPDATE records SET global_seq = ? WHERE store_id = ? AND event_id = ?", [r.globalSequence, storeId, h.eventId])
                   acknowledged++

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Bytes, SyncRecord } from "@cipherlog/domain"
+import { Bytes } from "@cipherlog/domain"
 import { Chunk, Effect, Either, FastCheck as fc, Option, Stream } from "effect"
-import { LocalStore } from "../src/index.js"
+import { type EventStore, LocalStore } from "../src/index.js"
 import { memoryEventStore } from "./sqlite.js"
 import { appendGoal, copyKeks, type Device, events, firstDevice, secondDevice, server, storeId, withLayers } from "./fixtures.js"
 
@@ -55,7 +55,7 @@ describe("LocalStore", () => {
           json[field] = Bytes.toBase64Url(bytes)
         }
         // What a disk-level attacker can do: rewrite the row's text (the trigger is bypassed by recreating the DB row).
-        const tampered = { header: target.header, recordJson: JSON.stringify(json) }
+        const tampered = { header: target.header, nonce: Bytes.fromBase64Url(json.nonce)!, ciphertext: Bytes.fromBase64Url(json.ciphertext)!, signature: target.signature, recordJson: JSON.stringify(json) }
         const rest = stored.filter((r) => r !== target)
         const items = yield* tamperedRead(a, tampered, rest)
         const rejected = items.filter((i) => i._tag === "Rejected")
@@ -170,7 +170,7 @@ describe("LocalStore", () => {
 })
 
 /** Reads records as a store whose database was altered at rest (a fresh DB holding the altered row and the rest). */
-const tamperedRead = (a: Device, tampered: { header: SyncRecord.RecordHeader; recordJson: string }, rest: ReadonlyArray<{ header: SyncRecord.RecordHeader; recordJson: string }>) =>
+const tamperedRead = (a: Device, tampered: EventStore.NewRecord, rest: ReadonlyArray<EventStore.NewRecord>) =>
   Effect.gen(function*() {
     const copy = yield* memoryEventStore()
     for (const r of [...rest, tampered].sort((x, y) => x.header.aggregateId.localeCompare(y.header.aggregateId))) yield* copy.append([r])

@@ -370,12 +370,41 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
     const dekRecords = new Map<string, DekRecord>()
     const handleId = (storeId: string, id: string, epoch?: number) => `${storeId}\u0000${id}\u0000${epoch ?? ""}`
 
-    const readKek = (storeId: string, versionId: string) => readEntry(vault, entries.kek(storeId, versionId), KekRecord)
-    const writeKek = (record: KekRecord) => writeEntry(vault, entries.kek(record.storeId, record.versionId), KekRecord, record)
+    // This keyring is its vault's only writer (the key store is locked while open), so what it read or
+    // wrote stays true: KEK records and writer choices are cached, and every write goes through here.
+    const kekCache = new Map<string, ReadonlyArray<KekRecord>>()
+    const writerCache = new Map<string, string>()
+    const readKek = (storeId: string, versionId: string) =>
+      Effect.map(kekRecords(storeId), (records) => Option.fromNullable(records.find((r) => r.versionId === versionId)))
+    const writeKek = (record: KekRecord) =>
+      Effect.tap(writeEntry(vault, entries.kek(record.storeId, record.versionId), KekRecord, record), () =>
+        Effect.sync(() => kekCache.delete(record.storeId)))
 
-    const kekRecords = (storeId: string) =>
-      Effect.flatMap(vault.list(entries.keks(storeId)), (names) =>
-        Effect.forEach(names, (name) => Effect.flatMap(readEntry(vault, name, KekRecord), (o) => required(name, o))))
+    const kekRecords = (storeId: string): Effect.Effect<ReadonlyArray<KekRecord>, KeyStoreError> =>
+      Effect.suspend(() => {
+        const cached = kekCache.get(storeId)
+        if (cached) return Effect.succeed(cached)
+        return Effect.tap(
+          Effect.flatMap(vault.list(entries.keks(storeId)), (names) =>
+            Effect.forEach(names, (name) => Effect.flatMap(readEntry(vault, name, KekRecord), (o) => required(name, o)))),
+          (records) => Effect.sync(() => kekCache.set(storeId, records))
+        )
+      })
+
+    const writerOf = (storeId: string, aggregateType: string, aggregateId: string) =>
+      Effect.suspend(() => {
+        const name = entries.writer(storeId, aggregateType, aggregateId)
+        const cached = writerCache.get(name)
+        if (cached !== undefined) return Effect.succeed(Option.some(cached))
+        return Effect.map(readEntry(vault, name, WriterSchema), Option.map((w) => {
+          writerCache.set(name, w.keyId)
+          return w.keyId
+        }))
+      })
+    const setWriter = (storeId: string, aggregateType: string, aggregateId: string, keyId: string) => {
+      const name = entries.writer(storeId, aggregateType, aggregateId)
+      return Effect.tap(writeEntry(vault, name, WriterSchema, { v: 1 as const, keyId }), () => Effect.sync(() => writerCache.set(name, keyId)))
+    }
 
     const info = (r: KekRecord): KekInfo => ({ storeId: r.storeId, versionId: r.versionId, status: r.status, createdAt: r.createdAt, statusAt: r.statusAt })
 
@@ -392,7 +421,6 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
           return yield* Effect.fail(new KeysMissing({ storeId, missing: [`kek:${versionId}`] }))
         }
         const handle = yield* crypto.importKey("kek", record.value.key).pipe(Effect.orDie)
-        zeroize(record.value.key)
         kekHandles.set(id, handle)
         return handle
       })
@@ -484,7 +512,6 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
           const existing = yield* readKek(storeId, kek.versionId)
           if (Option.isSome(existing) && existing.value.key !== undefined) {
             const same = crypto.timingSafeEqual(existing.value.key, kek.raw)
-            zeroize(existing.value.key)
             if (!same) return yield* Effect.fail(new KeyConflict({ storeId, key: `kek:${kek.versionId}` }))
             if (existing.value.status === kek.status) return
           }
@@ -545,7 +572,7 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
       exportKek: (storeId, versionId) =>
         Effect.flatMap(readKek(storeId, versionId), (o) =>
           Option.isSome(o) && o.value.key !== undefined
-            ? Effect.succeed(o.value.key)
+            ? Effect.succeed(o.value.key.slice())
             : Effect.fail(new KeysMissing({ storeId, missing: [`kek:${versionId}`] }))),
       kek: kekHandle,
 
@@ -553,13 +580,12 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
         Effect.gen(function*() {
           const active = yield* Effect.flatMap(activeRecord(storeId), Option.match({ onNone: () => Effect.fail(noActive(storeId)), onSome: Effect.succeed }))
           const t = yield* now
-          const writerName = entries.writer(storeId, aggregateType, aggregateId)
-          const writer = yield* readEntry(vault, writerName, WriterSchema)
+          const writer = yield* writerOf(storeId, aggregateType, aggregateId)
           let record: DekRecord | undefined
-          if (Option.isSome(writer)) record = Option.getOrUndefined(yield* readDek(storeId, writer.value.keyId))
+          if (Option.isSome(writer)) record = Option.getOrUndefined(yield* readDek(storeId, writer.value))
           if (record === undefined) {
             record = { v: 1, storeId, keyId: yield* newKeyId(crypto), aggregateType, aggregateId, epochs: [] }
-            yield* writeEntry(vault, writerName, WriterSchema, { v: 1 as const, keyId: record.keyId })
+            yield* setWriter(storeId, aggregateType, aggregateId, record.keyId)
           }
           let current = record.epochs[record.epochs.length - 1]
           const handleUsed = current ? (yield* dekHandle(record, current)).used : 0
@@ -622,9 +648,8 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
             epochs: [...epochs.values()].sort((a, b) => a.epoch - b.epoch)
           })
           // Adopt the key for our own writes to this aggregate if we have none yet.
-          const writerName = entries.writer(grant.storeId, grant.aggregateType, grant.aggregateId)
-          if (Option.isNone(yield* readEntry(vault, writerName, WriterSchema))) {
-            yield* writeEntry(vault, writerName, WriterSchema, { v: 1 as const, keyId: grant.keyId })
+          if (Option.isNone(yield* writerOf(grant.storeId, grant.aggregateType, grant.aggregateId))) {
+            yield* setWriter(grant.storeId, grant.aggregateType, grant.aggregateId, grant.keyId)
           }
         }),
       pendingGrants: (storeId) =>
@@ -663,6 +688,8 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
         dekHandles.clear()
         for (const r of dekRecords.values()) for (const e of r.epochs) zeroize(e.key)
         dekRecords.clear()
+        for (const records of kekCache.values()) for (const r of records) if (r.key) zeroize(r.key)
+        kekCache.clear()
         yield* vault.close
       })
     }

@@ -53,6 +53,11 @@ export const make = (o: {
     author: { userId: "u1", deviceId: o.device ?? "d1" },
     chain: { seq: 1 }
   } as unknown as SyncRecord.RecordHeader
-  const record = { v: 1 as const, ...header, nonce: random(12), ciphertext: random(16 + (o.payloadSize ?? (salt++ % 40))) }
-  return { header, recordJson: SR.encodeJson(record as unknown as SyncRecord.SyncRecord) }
+  const nonce = random(12)
+  const ciphertext = random(16 + (o.payloadSize ?? (salt++ % 40)))
+  const record = { v: 1 as const, ...header, nonce, ciphertext }
+  // Half of the records come as text (as if received), half as parts (as if written here): both paths are exercised.
+  return salt % 2 === 0
+    ? { header, nonce, ciphertext, signature: undefined, recordJson: SR.encodeJson(record as unknown as SyncRecord.SyncRecord) }
+    : { header, nonce, ciphertext, signature: undefined }
 }

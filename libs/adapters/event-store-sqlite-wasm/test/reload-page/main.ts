@@ -21,7 +21,7 @@ const api = {
     const base = await Effect.runPromise(store.aggregateVersion("s1", "Goal", "reload"))
     const records = Array.from({ length: count }, (_, i) => Records.make({ storeId: "s1", aggregateId: "reload", version: base + i + 1 }))
     await Effect.runPromise(store.append(records))
-    return records.map((r) => r.recordJson)
+    return records.map(EventStore.textOf)
   },
   async read() {
     const store = (globalThis as Record<string, unknown>)["store"] as EventStore.EventStore
