@@ -1,3 +1,3 @@
 import { libBuild } from "../../../tsup.shared.ts"
 
-export default libBuild()
+export default libBuild({ entry: ["src/index.ts", "src/worker.ts"] })
