@@ -175,6 +175,20 @@ export const spelled = (spec: Spec, spelling: Spelling): string => {
 }
 
 /**
+ * Another spelling of any record text: parses it and writes the same JSON
+ * value as `spelling` says (the header, nonce and ciphertext are unchanged,
+ * so a real record stays authentic).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const respell = (text: string, spelling: Spelling): string => {
+  const out = write(JSON.parse(text) as Json, spelling)
+  if (Either.isLeft(SyncRecord.decodeJson(out))) throw new Error("a respelled record does not decode")
+  return out
+}
+
+/**
  * Random spellings.
  *
  * @since 0.1.0
