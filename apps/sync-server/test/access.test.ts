@@ -42,7 +42,6 @@ const setup = async () => {
 describe("access control over HTTP", () => {
   it("cross-store and cross-user attempts are refused with 403", async () => {
     const { alice, base, bob, eve, rita, storeA, storeB } = await setup()
-    const bobDevice = await device(bob.user.userId, "d1", storeA)
     const ritaDevice = await device(rita.user.userId, "d1", storeA)
     const eveDevice = await device(eve.user.userId, "d1", storeA)
     const refused: Array<[string, number]> = []

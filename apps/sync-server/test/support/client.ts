@@ -13,7 +13,18 @@ import { Effect, Schema } from "effect"
 export const crypto: Crypto.Crypto = NodeCrypto.make()
 export const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect)
 
-export interface Response<A = unknown> {
+/** The fields tests read from answers, when they do not name a type. */
+export interface Answer {
+  readonly _tag?: string
+  readonly reason?: string
+  readonly created?: boolean
+  readonly actual?: number
+  readonly missing?: ReadonlyArray<{ readonly globalSequence: number; readonly recordJson: string }>
+  readonly results?: ReadonlyArray<{ readonly globalSequence: number; readonly duplicate: boolean }>
+  readonly records?: ReadonlyArray<{ readonly globalSequence: number; readonly recordJson: string }>
+}
+
+export interface Response<A = Answer> {
   readonly status: number
   readonly body: A
   readonly text: string
@@ -21,7 +32,7 @@ export interface Response<A = unknown> {
 }
 
 /** One request; never throws on an HTTP status. */
-export const call = async <A = any>(
+export const call = async <A = Answer>(
   base: string,
   method: string,
   path: string,
@@ -29,14 +40,14 @@ export const call = async <A = any>(
 ): Promise<Response<A>> => {
   const headers: Record<string, string> = { ...options.headers }
   if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
-  let body: string | Uint8Array | undefined = options.raw
+  let body: string | Uint8Array<ArrayBuffer> | undefined = options.raw === undefined || typeof options.raw === "string" ? options.raw : new Uint8Array(options.raw)
   if (options.body !== undefined) {
     body = JSON.stringify(options.body)
     headers["content-type"] ??= "application/json"
   }
   const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }) })
   const text = await response.text()
-  let parsed: unknown = undefined
+  let parsed: unknown
   try {
     parsed = text === "" ? undefined : JSON.parse(text)
   } catch (_) {

@@ -118,6 +118,11 @@ const mapCause = (maxBodyBytes: number) => (cause: Cause.Cause<unknown>): Effect
         : ApiError.InvalidRequest.of([{ path: "", problem: "the body is not valid JSON" }], "The request body cannot be read")
     )
   }
+  // Pathological input (e.g. JSON nested 100 000 deep) can exhaust the stack while it is decoded or
+  // while a decoding failure is described: that is the client's input, not a server bug.
+  if (Option.isSome(defect) && defect.value instanceof RangeError && /call stack/i.test(defect.value.message)) {
+    return Effect.fail(ApiError.InvalidRequest.of([{ path: "", problem: "the body is nested too deeply" }], "The request body cannot be decoded"))
+  }
   // A bug. Log what kind of failure it was, never its message (it could quote input).
   const name = Option.match(defect, {
     onNone: () => "unknown",
@@ -182,9 +187,9 @@ export const layer = HttpApiBuilder.middleware(
           if (length !== undefined && length > config.maxBodyBytes) {
             return yield* Effect.fail(ApiError.PayloadTooLarge.of(config.maxBodyBytes))
           }
+          // Only JSON bodies are read (anything else, even empty, could reach the multipart or form parsers).
           const type = request.headers["content-type"]
-          const hasBody = (length !== undefined && length > 0) || request.headers["transfer-encoding"] !== undefined
-          if (hasBody && type !== undefined && !type.toLowerCase().includes("application/json")) {
+          if (type !== undefined && method !== "GET" && method !== "HEAD" && !type.toLowerCase().includes("application/json")) {
             return yield* Effect.fail(ApiError.UnsupportedMediaType.instance)
           }
           return yield* limitBody(app)
