@@ -31,7 +31,7 @@ const testExternals = ["@effect/vitest", "@effect/vitest/*", "vitest", "vitest/*
  */
 const boundaries = ({ testing }) => ({
   // Tests may read the workspace's shared test settings (the Chromium path and flags).
-  allow: testing ? ["**/vitest.shared.ts"] : [],
+  allow: testing ? ["vitest\\.shared\\.ts$"] : [],
   enforceBuildableLibDependency: false,
   banTransitiveDependencies: false,
   depConstraints: [

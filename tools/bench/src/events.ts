@@ -87,6 +87,7 @@ const goals: Projections.Projection<{ title: string; n: number }> = {
   key: (e) => e.aggregateId,
   apply: (_, e) => ({ title: (e.payload as { title: string }).title, n: (e.payload as { n: number }).n })
 }
+const applyGoal = goals.apply
 
 export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Row>> => {
   const n = options.quick ? 20_000 : 100_000
@@ -127,7 +128,7 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
               Stream.runForEach((item) =>
                 Effect.sync(() => {
                   if (item._tag === "Event") {
-                    state.set(item.event.aggregateId, goals.apply(undefined, item.event))
+                    state.set(item.event.aggregateId, applyGoal(undefined, item.event))
                     projected++
                   }
                 })

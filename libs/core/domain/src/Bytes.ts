@@ -174,8 +174,8 @@ export const fromBase64Url = (text: string): Uint8Array | undefined => {
     const c = DECODE[codes[2]!]!
     if ((a | b | c) === 0xff) return undefined
     const v = (a << 18) | (b << 12) | (c << 6)
-    out[o++] = v >>> 16
-    if (rem === 3) out[o++] = (v >>> 8) & 0xff
+    out[o] = v >>> 16
+    if (rem === 3) out[o + 1] = (v >>> 8) & 0xff
     // Canonical form: the bits past the last byte must be zero.
     if ((rem === 2 ? v & 0xffff : v & 0xff) !== 0) return undefined
   }

@@ -1,0 +1,229 @@
+/**
+ * The ServerStore port on PostgreSQL (`@effect/sql-pg`), safe with several
+ * stateless server processes over one database:
+ *
+ * - appends to a store are serialised by a row lock on the store's row
+ *   (`UPDATE stores … RETURNING head`, held to commit), so the global
+ *   sequence stays gapless and strictly increasing across processes
+ *   (INV-003);
+ * - an append notifies (`pg_notify`, delivered at commit) on the channel
+ *   `cipherlog_records`, and every process LISTENs, so a long poll in one
+ *   process wakes on another's append (long polls also re-read every
+ *   second, should a notification be lost);
+ * - migrations run under the Migrator's table lock, so processes starting
+ *   together migrate once;
+ * - triggers refuse UPDATE, DELETE and TRUNCATE of records (INV-001).
+ *
+ * @since 0.1.0
+ */
+import { ServerStore, SqlServerStore } from "@cipherlog/server"
+import { Migrator, SqlClient, type SqlError } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer, type Redacted, Schema, Stream } from "effect"
+
+/**
+ * The notification channel of appends.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const CHANNEL = "cipherlog_records"
+
+/**
+ * Migration 1: every table of the server store. A later change to the
+ * schema is a new migration, never an edit of this one.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV1: ReadonlyArray<string> = [
+  `CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    signing_public_key TEXT NOT NULL,
+    encryption_public_key TEXT NOT NULL,
+    registered_at BIGINT NOT NULL
+  )`,
+  `CREATE TABLE challenges (
+    challenge_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX challenges_expiry ON challenges (expires_at)`,
+  `CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`,
+  `CREATE INDEX sessions_expiry ON sessions (expires_at)`,
+  `CREATE TABLE stores (
+    store_id TEXT PRIMARY KEY,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    head BIGINT NOT NULL DEFAULT 0,
+    audit_head BIGINT NOT NULL DEFAULT 0
+  )`,
+  `CREATE TABLE members (
+    store_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'member', 'reader')),
+    added_at BIGINT NOT NULL,
+    PRIMARY KEY (store_id, user_id)
+  )`,
+  `CREATE TABLE records (
+    store_id TEXT NOT NULL,
+    global_seq BIGINT NOT NULL CHECK (global_seq >= 1),
+    event_id TEXT NOT NULL,
+    aggregate_type TEXT NOT NULL,
+    aggregate_id TEXT NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 1),
+    received_at BIGINT NOT NULL,
+    record_json TEXT NOT NULL,
+    PRIMARY KEY (store_id, global_seq),
+    UNIQUE (store_id, event_id),
+    UNIQUE (store_id, aggregate_type, aggregate_id, version)
+  )`,
+  `CREATE FUNCTION cipherlog_records_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'records are immutable (INV-001)' USING ERRCODE = 'restrict_violation';
+    END
+  $$`,
+  `CREATE TRIGGER records_no_update_or_delete BEFORE UPDATE OR DELETE ON records
+    FOR EACH ROW EXECUTE FUNCTION cipherlog_records_immutable()`,
+  `CREATE TRIGGER records_no_truncate BEFORE TRUNCATE ON records
+    FOR EACH STATEMENT EXECUTE FUNCTION cipherlog_records_immutable()`,
+  `CREATE TABLE kek_versions (
+    store_id TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'decrypt-only', 'deprecated')),
+    reason TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    PRIMARY KEY (store_id, version_id)
+  )`,
+  `CREATE UNIQUE INDEX kek_versions_one_active ON kek_versions (store_id) WHERE status = 'active'`,
+  `CREATE TABLE kek_blobs (
+    store_id TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (store_id, version_id, user_id)
+  )`,
+  `CREATE INDEX kek_blobs_by_user ON kek_blobs (store_id, user_id)`,
+  `CREATE TABLE audit_log (
+    store_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    actor_user_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    version_id TEXT,
+    target_user_id TEXT,
+    role TEXT,
+    status TEXT,
+    reason TEXT,
+    PRIMARY KEY (store_id, seq)
+  )`,
+  `CREATE TABLE recovery (
+    locator TEXT PRIMARY KEY,
+    owner_user_id TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+  )`
+]
+
+/**
+ * The migrations, in order.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrations: Migrator.Loader = Migrator.fromRecord({
+  "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement)))
+})
+
+/** Advisory lock key under which processes create the migrations table ("ciph"). */
+const MIGRATION_LOCK = 0x63697068
+
+/**
+ * Runs the pending migrations; returns those applied. Safe when several
+ * processes start at once on an empty database: the migrations table is
+ * created under an advisory lock (the Migrator's own check-then-create
+ * would race), and the Migrator then runs under its table lock.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.withTransaction(Effect.zipRight(
+    sql`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`,
+    sql.unsafe(`CREATE TABLE IF NOT EXISTS cipherlog_migrations (
+      migration_id integer primary key,
+      created_at timestamp with time zone not null default now(),
+      name text not null
+    )`)
+  ))
+  return yield* Migrator.make({})({ loader: migrations, table: "cipherlog_migrations" })
+})
+
+const Notification = Schema.parseJson(Schema.Struct({ storeId: Schema.String, head: Schema.Int }))
+const decodeNotification = Schema.decodeUnknownOption(Notification)
+const encodeNotification = Schema.encodeSync(Notification)
+
+/**
+ * The store over the `PgClient` in context, migrated, with cross-process
+ * notifications.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const pg = yield* PgClient.PgClient
+  yield* migrate
+  return yield* SqlServerStore.make({
+    onAppend: (head) => Effect.asVoid(pg`SELECT pg_notify(${CHANNEL}, ${encodeNotification(head)})`),
+    notifications: pg.listen(CHANNEL).pipe(Stream.filterMap(decodeNotification))
+  })
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `postgres://user@host:port/database` */
+  readonly url: Redacted.Redacted
+  /** Pool size per process (default 10). */
+  readonly maxConnections?: number
+}
+
+/**
+ * The client alone, also providing `SqlClient`. (`int8` columns arrive as
+ * text; the store converts them.)
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (options: Options): Layer.Layer<PgClient.PgClient | SqlClient.SqlClient, SqlError.SqlError> =>
+  PgClient.layer({
+    url: options.url,
+    maxConnections: options.maxConnections ?? 10,
+    applicationName: "cipherlog-sync-server"
+  })
+
+/**
+ * The store, migrated, over a new client; the client is provided too, for
+ * tests that try raw SQL against the schema.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<
+  ServerStore.ServerStore | PgClient.PgClient | SqlClient.SqlClient,
+  SqlError.SqlError | Migrator.MigrationError
+> => Layer.scoped(ServerStore.ServerStore, make).pipe(Layer.provideMerge(layerClient(options)))

@@ -1,0 +1,60 @@
+import { ServerStore } from "@cipherlog/server"
+import { ServerStoreConformance } from "@cipherlog/server-store-conformance"
+import { SqlClient } from "@effect/sql"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { SqliteServerStore } from "../src/index.js"
+
+const tempDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), "cipherlog-sqlite-"))
+  return { dir, cleanup: Layer.scopedDiscard(Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))) }
+}
+
+const suiteDir = tempDir()
+ServerStoreConformance.suite(
+  "sqlite",
+  SqliteServerStore.layer({ filename: join(suiteDir.dir, "server.db") }).pipe(Layer.provideMerge(suiteDir.cleanup)),
+  { rawSql: true, runs: 15 }
+)
+
+describe("SqliteServerStore", () => {
+  it.effect("INV-001 mutant: without the triggers, raw UPDATE and DELETE go through (the check sees it)", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const report = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const sql = yield* SqlClient.SqlClient
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        yield* store.append({ storeId, records: ServerStoreConformance.batch(storeId, [{ aggregateId: "a", version: 1 }]), receivedAt: 1 })
+        yield* sql`DROP TRIGGER records_no_update`
+        yield* sql`DROP TRIGGER records_no_delete`
+        return yield* ServerStoreConformance.checks.rawMutationRefused(sql, storeId)
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "mutant.db") }).pipe(Layer.provideMerge(cleanup))))
+      expect(report).toEqual({ updateRefused: false, deleteRefused: false })
+    }))
+
+  it.effect("data and migrations survive a restart; migrations run once", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const filename = join(dir, "restart.db")
+      const storeId = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        yield* store.append({ storeId, records: ServerStoreConformance.batch(storeId, [{ aggregateId: "a", version: 1 }, { aggregateId: "a", version: 2 }]), receivedAt: 1 })
+        return storeId
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename })))
+      const after = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const sql = yield* SqlClient.SqlClient
+        const migrations = yield* sql<{ migration_id: number }>`SELECT migration_id FROM cipherlog_migrations`
+        const page = yield* store.readAfter({ storeId, after: 0, limit: 10 })
+        const [mode] = yield* sql<{ journal_mode: string }>`PRAGMA journal_mode`
+        const [sync] = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
+        return { migrations: migrations.map((m) => m.migration_id), head: page.head, mode: mode?.journal_mode, sync: sync?.synchronous }
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename }).pipe(Layer.provideMerge(cleanup))))
+      expect(after).toEqual({ migrations: [1], head: 2, mode: "wal", sync: 2 })
+    }))
+})

@@ -1,0 +1,75 @@
+/**
+ * The server's settings. The app reads them from the environment
+ * (docs/http-api.md, "Running"); tests build them with {@link layer}.
+ *
+ * @since 0.1.0
+ */
+import { Context, Layer, Option, type Redacted } from "effect"
+
+/**
+ * A token bucket: `ratePerSecond` tokens are added each second up to
+ * `burst`; a request takes one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RateLimit {
+  readonly ratePerSecond: number
+  readonly burst: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerConfig {
+  /** Session lifetime (default 900 s = 15 min). */
+  readonly tokenTtlSeconds: number
+  /** When set, `POST /v1/users` needs header `x-registration-token` with this value. */
+  readonly registrationToken: Option.Option<Redacted.Redacted<string>>
+  /** Largest request body (default 16 MiB); larger ones get 413. */
+  readonly maxBodyBytes: number
+  /** Per client address, every route but /healthz and /metrics. */
+  readonly perIpLimit: RateLimit
+  /** Per authenticated user. */
+  readonly perUserLimit: RateLimit
+  /** Per client address, `GET /v1/recovery/:locator` only (it needs no login). */
+  readonly recoveryLimit: RateLimit
+  /** How often a long poll re-reads even without a notification (default 1000 ms). */
+  readonly longPollRecheckMs: number
+}
+
+/**
+ * The defaults.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults: ServerConfig = {
+  tokenTtlSeconds: 900,
+  registrationToken: Option.none(),
+  maxBodyBytes: 16 * 1024 * 1024,
+  perIpLimit: { ratePerSecond: 200, burst: 400 },
+  perUserLimit: { ratePerSecond: 100, burst: 200 },
+  recoveryLimit: { ratePerSecond: 5 / 60, burst: 5 },
+  longPollRecheckMs: 1000
+}
+
+/**
+ * The service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const ServerConfig: Context.Tag<ServerConfig, ServerConfig> = Context.GenericTag<ServerConfig>(
+  "@cipherlog/server/ServerConfig"
+)
+
+/**
+ * The defaults, overridden by `overrides`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (overrides: Partial<ServerConfig> = {}): Layer.Layer<ServerConfig> =>
+  Layer.succeed(ServerConfig, { ...defaults, ...overrides })

@@ -1,0 +1,606 @@
+/**
+ * The ServerStore over any `@effect/sql` client: the queries SQLite and
+ * PostgreSQL share. The adapters (`@cipherlog/server-store-sqlite`,
+ * `@cipherlog/server-store-postgres`) bring the driver, the migrations that
+ * create the tables these queries use (docs/formats.md, "Server store
+ * schema") and, for PostgreSQL, cross-process notifications.
+ *
+ * Concurrency: every write to a store first takes that store's row lock
+ * with `UPDATE stores SET head = head … RETURNING head` inside the
+ * transaction (PostgreSQL: a row lock held to commit, so several server
+ * processes append to one store one at a time; SQLite: the statement takes
+ * the database's write lock, so the transaction behaves as
+ * `BEGIN IMMEDIATE`). The head read under that lock is what makes the
+ * global sequence gapless (INV-003).
+ *
+ * @since 0.1.0
+ */
+import { Bytes, type UserId } from "@cipherlog/domain"
+import {
+  Forbidden,
+  KekVersionExists,
+  LastAdmin,
+  type Models,
+  NotFound,
+  ServiceUnavailable,
+  type StoredRecord,
+  StoreExists,
+  UserKeysMismatch
+} from "@cipherlog/sync-api"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
+import { appendError, blobError, notMember, rotationError, unknownUser } from "./internal/refusals.js"
+import {
+  aggregateKey,
+  aggregatesOf,
+  checkBlobs,
+  checkRotation,
+  type ExistingEvent,
+  leavesAnAdmin,
+  planAppend
+} from "./internal/rules.js"
+import { MAX_MISSING, type ServerStore, type StoreHead } from "./ServerStore.js"
+
+/**
+ * What a dialect adds to the shared queries.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Runs inside an append's transaction once the head moved (PostgreSQL: `pg_notify`). */
+  readonly onAppend?: (head: StoreHead) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
+  /** Heads appended by other processes (PostgreSQL: `LISTEN`); restarted after failures. */
+  readonly notifications?: Stream.Stream<StoreHead, SqlError.SqlError>
+}
+
+/**
+ * Rows per multi-row INSERT: keeps every statement under SQLite's 32 766
+ * bound parameters.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const INSERT_CHUNK = 1000
+
+type Num = number | string | bigint
+
+const num = (n: Num): number => Number(n)
+
+interface RecordRow {
+  readonly global_seq: Num
+  readonly received_at: Num
+  readonly record_json: string
+}
+
+const toStored = (r: RecordRow): StoredRecord => ({
+  globalSequence: num(r.global_seq),
+  receivedAt: num(r.received_at),
+  recordJson: r.record_json
+})
+
+interface VersionRow {
+  readonly version_id: string
+  readonly status: string
+  readonly reason: string
+  readonly created_at: Num
+  readonly created_by: string
+}
+
+const toVersion = (r: VersionRow): Models.KekVersion => ({
+  versionId: r.version_id as Models.KekVersionId,
+  status: r.status as Models.KekStatus,
+  reason: r.reason,
+  createdAt: num(r.created_at),
+  createdBy: r.created_by as UserId
+})
+
+interface BlobRow {
+  readonly version_id: string
+  readonly user_id: string
+  readonly blob: string
+  readonly created_at: Num
+}
+
+const toBlob = (r: BlobRow): Models.KekBlob => ({
+  versionId: r.version_id as Models.KekVersionId,
+  userId: r.user_id as UserId,
+  blob: r.blob,
+  createdAt: num(r.created_at)
+})
+
+interface AuditRow {
+  readonly seq: Num
+  readonly at: Num
+  readonly actor_user_id: string
+  readonly action: string
+  readonly version_id: string | null
+  readonly target_user_id: string | null
+  readonly role: string | null
+  readonly status: string | null
+  readonly reason: string | null
+}
+
+const toAudit = (r: AuditRow): Models.AuditEntry => ({
+  seq: num(r.seq),
+  at: num(r.at),
+  actorUserId: r.actor_user_id as UserId,
+  action: r.action as Models.AuditAction,
+  ...(r.version_id === null ? {} : { versionId: r.version_id as Models.KekVersionId }),
+  ...(r.target_user_id === null ? {} : { targetUserId: r.target_user_id as UserId }),
+  ...(r.role === null ? {} : { role: r.role as Models.Role }),
+  ...(r.status === null ? {} : { status: r.status as Models.KekStatus }),
+  ...(r.reason === null ? {} : { reason: r.reason })
+})
+
+type AuditInput = Omit<Models.AuditEntry, "seq" | "at" | "actorUserId">
+
+const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+/** Names a driver failure by its code only: driver messages may quote statement parameters. */
+const describe = (error: SqlError.SqlError): string => {
+  const cause = error.cause
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "unknown"
+  return `${error.message} (code ${code})`
+}
+
+/**
+ * Builds the store. Requires the tables of the current migrations.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<ServerStore, never, SqlClient.SqlClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const heads = yield* PubSub.sliding<StoreHead>(4096)
+
+    if (options.notifications !== undefined) {
+      yield* options.notifications.pipe(
+        Stream.runForEach((head) => PubSub.publish(heads, head)),
+        Effect.tapError((error) =>
+          Effect.logWarning("store notifications failed; restarting").pipe(Effect.annotateLogs("cause", describe(error)))
+        ),
+        Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))),
+        Effect.forkScoped
+      )
+    }
+
+    /** Storage failures become ServiceUnavailable; the log names the operation and driver code only. */
+    const guard = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+      Effect.catchIf(
+        effect,
+        (e): e is SqlError.SqlError => typeof e === "object" && e !== null && "_tag" in e && e._tag === "SqlError",
+        (error) =>
+          Effect.zipRight(
+            Effect.logError("storage operation failed").pipe(
+              Effect.annotateLogs({ operation, cause: describe(error) })
+            ),
+            Effect.fail(ServiceUnavailable.instance)
+          )
+      ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | ServiceUnavailable, R>
+
+    const tx = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
+      guard(operation)(sql.withTransaction(effect))
+
+    /** Takes the store's row lock for the rest of the transaction; returns its head, or none. */
+    const lockStore = (storeId: string) =>
+      Effect.map(
+        sql<{ head: Num }>`UPDATE stores SET head = head WHERE store_id = ${storeId} RETURNING head`,
+        (rows) => Option.map(Option.fromNullable(rows[0]), (r) => num(r.head))
+      )
+
+    const requireStore = (storeId: string) =>
+      Effect.flatMap(lockStore(storeId), Option.match({
+        onNone: () => Effect.die(new Error("operation on a store that does not exist (authorization runs first)")),
+        onSome: Effect.succeed
+      }))
+
+    const insertRows = (table: string, rows: ReadonlyArray<Record<string, unknown>>) =>
+      Effect.forEach(chunks(rows, INSERT_CHUNK), (chunk) => sql`INSERT INTO ${sql(table)} ${sql.insert(chunk)}`, {
+        discard: true
+      })
+
+    const audit = (storeId: string, actor: UserId, at: number, entries: ReadonlyArray<AuditInput>) =>
+      Effect.gen(function*() {
+        if (entries.length === 0) return
+        const [row] = yield* sql<{ audit_head: Num }>`UPDATE stores SET audit_head = audit_head + ${entries.length}
+          WHERE store_id = ${storeId} RETURNING audit_head`
+        const first = num(row!.audit_head) - entries.length + 1
+        yield* insertRows(
+          "audit_log",
+          entries.map((e, i) => ({
+            store_id: storeId,
+            seq: first + i,
+            at,
+            actor_user_id: actor,
+            action: e.action,
+            version_id: e.versionId ?? null,
+            target_user_id: e.targetUserId ?? null,
+            role: e.role ?? null,
+            status: e.status ?? null,
+            reason: e.reason ?? null
+          }))
+        )
+      })
+
+    const roles = (storeId: string) =>
+      Effect.map(
+        sql<{ user_id: string; role: string }>`SELECT user_id, role FROM members WHERE store_id = ${storeId}`,
+        (rows) => new Map(rows.map((r) => [r.user_id, r.role as Models.Role]))
+      )
+
+    const versionExists = (storeId: string, versionId: string) =>
+      Effect.map(
+        sql`SELECT 1 AS one FROM kek_versions WHERE store_id = ${storeId} AND version_id = ${versionId}`,
+        (rows) => rows.length > 0
+      )
+
+    const newVersion = (storeId: string, versionId: string, reason: string, actor: UserId, at: number) =>
+      Effect.gen(function*() {
+        yield* sql`UPDATE kek_versions SET status = 'decrypt-only' WHERE store_id = ${storeId} AND status = 'active'`
+        yield* insertRows("kek_versions", [{
+          store_id: storeId,
+          version_id: versionId,
+          status: "active",
+          reason,
+          created_at: at,
+          created_by: actor
+        }])
+        const version: Models.KekVersion = {
+          versionId: versionId as Models.KekVersionId,
+          status: "active",
+          reason,
+          createdAt: at,
+          createdBy: actor
+        }
+        return version
+      })
+
+    const insertBlobs = (storeId: string, versionId: string, blobs: ReadonlyArray<Models.UserBlob>, at: number) =>
+      insertRows(
+        "kek_blobs",
+        blobs.map((b) => ({ store_id: storeId, version_id: versionId, user_id: b.userId, blob: b.blob, created_at: at }))
+      )
+
+    const readAggregate = (input: {
+      readonly storeId: string
+      readonly aggregateType: string
+      readonly aggregateId: string
+      readonly fromVersion: number
+      readonly limit: number
+    }) =>
+      Effect.map(
+        sql<RecordRow>`SELECT global_seq, received_at, record_json FROM records
+          WHERE store_id = ${input.storeId} AND aggregate_type = ${input.aggregateType}
+            AND aggregate_id = ${input.aggregateId} AND version >= ${input.fromVersion}
+          ORDER BY version LIMIT ${input.limit}`,
+        (rows) => rows.map(toStored)
+      )
+
+    const service: ServerStore = {
+      ping: guard("ping")(Effect.asVoid(sql`SELECT store_id FROM stores LIMIT 1`)),
+
+      registerUser: (user) =>
+        tx("registerUser")(Effect.gen(function*() {
+          const inserted = yield* sql<{ user_id: string }>`INSERT INTO users ${
+            sql.insert({
+              user_id: user.userId,
+              signing_public_key: Bytes.toBase64Url(user.signingPublicKey),
+              encryption_public_key: Bytes.toBase64Url(user.encryptionPublicKey),
+              registered_at: user.registeredAt
+            })
+          } ON CONFLICT (user_id) DO NOTHING RETURNING user_id`
+          if (inserted.length > 0) return { user, created: true }
+          const known = Option.getOrThrow(yield* getUser(user.userId))
+          const same = Bytes.equalsPublic(known.signingPublicKey, user.signingPublicKey) &&
+            Bytes.equalsPublic(known.encryptionPublicKey, user.encryptionPublicKey)
+          return same ? { user: known, created: false } : yield* Effect.fail(UserKeysMismatch.of(user.userId))
+        })),
+      getUser: (userId) => guard("getUser")(getUser(userId)),
+      putChallenge: (challenge, now) =>
+        guard("putChallenge")(Effect.all([
+          sql`DELETE FROM challenges WHERE expires_at < ${now}`,
+          sql`DELETE FROM sessions WHERE expires_at < ${now}`,
+          sql`INSERT INTO challenges ${
+            sql.insert({
+              challenge_id: challenge.challengeId,
+              user_id: challenge.userId,
+              nonce: Bytes.toBase64Url(challenge.nonce),
+              expires_at: challenge.expiresAt
+            })
+          }`
+        ], { discard: true })),
+      takeChallenge: (challengeId) =>
+        guard("takeChallenge")(Effect.map(
+          sql<{ user_id: string; nonce: string; expires_at: Num }>`DELETE FROM challenges
+            WHERE challenge_id = ${challengeId} RETURNING user_id, nonce, expires_at`,
+          (rows) =>
+            Option.flatMap(Option.fromNullable(rows[0]), (r) =>
+              Option.map(Option.fromNullable(Bytes.fromBase64Url(r.nonce)), (nonce) => ({
+                challengeId,
+                userId: r.user_id as UserId,
+                nonce,
+                expiresAt: num(r.expires_at)
+              })))
+        )),
+      putSession: (session) =>
+        guard("putSession")(Effect.asVoid(sql`INSERT INTO sessions ${
+          sql.insert({
+            token_hash: session.tokenHash,
+            user_id: session.userId,
+            created_at: session.createdAt,
+            expires_at: session.expiresAt
+          })
+        }`)),
+      getSession: (tokenHash) =>
+        guard("getSession")(Effect.map(
+          sql<{ user_id: string; created_at: Num; expires_at: Num }>`SELECT user_id, created_at, expires_at
+            FROM sessions WHERE token_hash = ${tokenHash}`,
+          (rows) =>
+            Option.map(Option.fromNullable(rows[0]), (r) => ({
+              tokenHash,
+              userId: r.user_id as UserId,
+              createdAt: num(r.created_at),
+              expiresAt: num(r.expires_at)
+            }))
+        )),
+
+      createStore: ({ actor, at, storeId }) =>
+        tx("createStore")(Effect.gen(function*() {
+          const created = yield* sql<{ store_id: string }>`INSERT INTO stores ${
+            sql.insert({ store_id: storeId, created_by: actor, created_at: at, head: 0, audit_head: 0 })
+          } ON CONFLICT (store_id) DO NOTHING RETURNING store_id`
+          if (created.length === 0) return yield* Effect.fail(StoreExists.of(storeId))
+          yield* insertRows("members", [{ store_id: storeId, user_id: actor, role: "admin", added_at: at }])
+          yield* audit(storeId, actor, at, [{ action: "store.create", targetUserId: actor, role: "admin" }])
+          const admin: Models.Member = { userId: actor, role: "admin", addedAt: at }
+          return admin
+        })),
+      getRole: (storeId, userId) =>
+        guard("getRole")(Effect.map(
+          sql<{ role: string }>`SELECT role FROM members WHERE store_id = ${storeId} AND user_id = ${userId}`,
+          (rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.role as Models.Role)
+        )),
+      listMembers: (storeId) =>
+        guard("listMembers")(Effect.map(
+          sql<{ user_id: string; role: string; added_at: Num }>`SELECT user_id, role, added_at FROM members
+            WHERE store_id = ${storeId} ORDER BY added_at, user_id`,
+          (rows) =>
+            rows.map((r): Models.Member => ({ userId: r.user_id as UserId, role: r.role as Models.Role, addedAt: num(r.added_at) }))
+        )),
+      putMember: ({ actor, at, role, storeId, userId }) =>
+        tx("putMember")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          if (Option.isNone(yield* getUser(userId))) return yield* Effect.fail(unknownUser(userId))
+          if (!leavesAnAdmin(yield* roles(storeId), { userId, role })) return yield* Effect.fail(LastAdmin.of(storeId))
+          const [row] = yield* sql<{ added_at: Num }>`INSERT INTO members ${
+            sql.insert({ store_id: storeId, user_id: userId, role, added_at: at })
+          } ON CONFLICT (store_id, user_id) DO UPDATE SET role = excluded.role RETURNING added_at`
+          yield* audit(storeId, actor, at, [{ action: "member.put", targetUserId: userId, role }])
+          const member: Models.Member = { userId, role, addedAt: num(row!.added_at) }
+          return member
+        })),
+      removeMember: ({ actor, at, storeId, userId }) =>
+        tx("removeMember")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          const current = yield* roles(storeId)
+          if (!current.has(userId)) return yield* Effect.fail(NotFound.of(`member ${userId}`))
+          if (!leavesAnAdmin(current, { userId, role: undefined })) return yield* Effect.fail(LastAdmin.of(storeId))
+          yield* sql`DELETE FROM members WHERE store_id = ${storeId} AND user_id = ${userId}`
+          yield* audit(storeId, actor, at, [{ action: "member.remove", targetUserId: userId }])
+        })),
+
+      append: ({ receivedAt, records, storeId }) =>
+        Effect.gen(function*() {
+          const outcome = yield* tx("append")(Effect.gen(function*() {
+            const head = yield* requireStore(storeId)
+            const ids = [...new Set(records.map((r) => r.eventId))]
+            const existing = new Map<string, ExistingEvent>()
+            for (const chunk of chunks(ids, INSERT_CHUNK)) {
+              const rows = yield* sql<{ event_id: string; global_seq: Num; record_json: string }>`SELECT event_id,
+                global_seq, record_json FROM records WHERE store_id = ${storeId} AND event_id IN ${sql.in(chunk)}`
+              for (const r of rows) existing.set(r.event_id, { globalSequence: num(r.global_seq), recordJson: r.record_json })
+            }
+            const versions = new Map<string, number>()
+            for (const chunk of chunks(aggregatesOf(records), INSERT_CHUNK)) {
+              const pairs = sql.csv(chunk.map((a) => sql`(${a.aggregateType}, ${a.aggregateId})`))
+              const rows = yield* sql<{ aggregate_type: string; aggregate_id: string; v: Num }>`SELECT aggregate_type,
+                aggregate_id, MAX(version) AS v FROM records WHERE store_id = ${storeId}
+                AND (aggregate_type, aggregate_id) IN (VALUES ${pairs}) GROUP BY aggregate_type, aggregate_id`
+              for (const r of rows) versions.set(aggregateKey(r.aggregate_type, r.aggregate_id), num(r.v))
+            }
+            const plan = planAppend(head, records, existing, versions)
+            if (Either.isLeft(plan)) {
+              const refusal = plan.left
+              const missing = refusal._tag === "Conflict"
+                ? yield* readAggregate({ storeId, ...refusal, limit: MAX_MISSING })
+                : []
+              return yield* Effect.fail(appendError(storeId, refusal, missing))
+            }
+            const { inserts } = plan.right
+            if (inserts.length > 0) {
+              yield* insertRows(
+                "records",
+                inserts.map(({ globalSequence, record }) => ({
+                  store_id: storeId,
+                  global_seq: globalSequence,
+                  event_id: record.eventId,
+                  aggregate_type: record.aggregateType,
+                  aggregate_id: record.aggregateId,
+                  version: record.version,
+                  received_at: receivedAt,
+                  record_json: record.recordJson
+                }))
+              )
+              yield* sql`UPDATE stores SET head = ${plan.right.head} WHERE store_id = ${storeId}`
+              if (options.onAppend !== undefined) {
+                yield* Effect.provideService(options.onAppend({ storeId, head: plan.right.head }), SqlClient.SqlClient, sql)
+              }
+            }
+            return { plan: plan.right, appended: inserts.length > 0 }
+          }))
+          if (outcome.appended) yield* PubSub.publish(heads, { storeId, head: outcome.plan.head })
+          return {
+            results: outcome.plan.results as Models.PushResponse["results"],
+            head: outcome.plan.head
+          }
+        }),
+      readAfter: ({ after, limit, storeId }) =>
+        guard("readAfter")(Effect.gen(function*() {
+          const rows = yield* sql<RecordRow>`SELECT global_seq, received_at, record_json FROM records
+            WHERE store_id = ${storeId} AND global_seq > ${after} ORDER BY global_seq LIMIT ${limit}`
+          const [store] = yield* sql<{ head: Num }>`SELECT head FROM stores WHERE store_id = ${storeId}`
+          return { records: rows.map(toStored), head: store === undefined ? 0 : num(store.head) }
+        })),
+      readAggregate: (input) => guard("readAggregate")(readAggregate(input)),
+      findEvent: (storeId, eventId) =>
+        guard("findEvent")(Effect.map(
+          sql<RecordRow>`SELECT global_seq, received_at, record_json FROM records
+            WHERE store_id = ${storeId} AND event_id = ${eventId}`,
+          (rows) => Option.map(Option.fromNullable(rows[0]), toStored)
+        )),
+      subscribe: PubSub.subscribe(heads),
+
+      listKekVersions: (storeId) =>
+        guard("listKekVersions")(Effect.map(
+          sql<VersionRow>`SELECT version_id, status, reason, created_at, created_by FROM kek_versions
+            WHERE store_id = ${storeId} ORDER BY created_at, version_id`,
+          (rows) => rows.map(toVersion)
+        )),
+      activeKekVersion: (storeId) =>
+        guard("activeKekVersion")(Effect.map(
+          sql<VersionRow>`SELECT version_id, status, reason, created_at, created_by FROM kek_versions
+            WHERE store_id = ${storeId} AND status = 'active'`,
+          (rows) => Option.map(Option.fromNullable(rows[0]), toVersion)
+        )),
+      createKekVersion: ({ actor, at, blobs, reason, storeId, versionId }) =>
+        tx("createKekVersion")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          if (yield* versionExists(storeId, versionId)) return yield* Effect.fail(KekVersionExists.of(storeId, versionId))
+          const checked = checkBlobs(yield* roles(storeId), blobs)
+          if (Either.isLeft(checked)) return yield* Effect.fail(blobError(checked.left))
+          const version = yield* newVersion(storeId, versionId, reason, actor, at)
+          yield* insertBlobs(storeId, versionId, blobs, at)
+          yield* audit(storeId, actor, at, [
+            { action: "kek.version.create", versionId: version.versionId, status: "active", reason },
+            ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
+          ])
+          return version
+        })),
+      setKekStatus: ({ actor, at, status, storeId, versionId }) =>
+        tx("setKekStatus")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          if (!(yield* versionExists(storeId, versionId))) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
+          if (status === "active") {
+            yield* sql`UPDATE kek_versions SET status = 'decrypt-only'
+              WHERE store_id = ${storeId} AND status = 'active' AND version_id <> ${versionId}`
+          }
+          const [row] = yield* sql<VersionRow>`UPDATE kek_versions SET status = ${status}
+            WHERE store_id = ${storeId} AND version_id = ${versionId}
+            RETURNING version_id, status, reason, created_at, created_by`
+          yield* audit(storeId, actor, at, [{ action: "kek.version.status", versionId: versionId as Models.KekVersionId, status }])
+          return toVersion(row!)
+        })),
+      rotateKek: ({ actor, at, blobs, reason, removeUserIds, storeId, versionId }) =>
+        tx("rotateKek")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          if (yield* versionExists(storeId, versionId)) return yield* Effect.fail(KekVersionExists.of(storeId, versionId))
+          const checked = checkRotation(yield* roles(storeId), removeUserIds, blobs)
+          if (Either.isLeft(checked)) return yield* Effect.fail(rotationError(storeId, checked.left))
+          for (const chunk of chunks(removeUserIds, INSERT_CHUNK)) {
+            yield* sql`DELETE FROM members WHERE store_id = ${storeId} AND user_id IN ${sql.in(chunk)}`
+          }
+          const version = yield* newVersion(storeId, versionId, reason, actor, at)
+          yield* insertBlobs(storeId, versionId, blobs, at)
+          yield* audit(storeId, actor, at, [
+            ...removeUserIds.map((id): AuditInput => ({ action: "member.remove", targetUserId: id })),
+            { action: "kek.rotate", versionId: version.versionId, status: "active", reason },
+            ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
+          ])
+          return { version, removedUserIds: removeUserIds }
+        })),
+      putBlob: ({ actor, at, blob, storeId, userId, versionId }) =>
+        tx("putBlob")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          if (!(yield* versionExists(storeId, versionId))) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
+          if (!(yield* roles(storeId)).has(userId)) return yield* Effect.fail(notMember(userId))
+          yield* sql`INSERT INTO kek_blobs ${
+            sql.insert({ store_id: storeId, version_id: versionId, user_id: userId, blob, created_at: at })
+          } ON CONFLICT (store_id, version_id, user_id) DO UPDATE SET blob = excluded.blob, created_at = excluded.created_at`
+          yield* audit(storeId, actor, at, [
+            { action: "kek.blob.provision", versionId: versionId as Models.KekVersionId, targetUserId: userId }
+          ])
+          const stored: Models.KekBlob = { versionId: versionId as Models.KekVersionId, userId, blob, createdAt: at }
+          return stored
+        })),
+      listBlobs: ({ actor, at, storeId, userId }) =>
+        tx("listBlobs")(Effect.gen(function*() {
+          const rows = yield* sql<BlobRow>`SELECT version_id, user_id, blob, created_at FROM kek_blobs
+            WHERE store_id = ${storeId} AND user_id = ${userId} ORDER BY created_at, version_id`
+          yield* audit(storeId, actor, at, [{ action: "kek.blob.read", targetUserId: userId }])
+          return rows.map(toBlob)
+        })),
+      getBlob: ({ actor, at, storeId, userId, versionId }) =>
+        tx("getBlob")(Effect.gen(function*() {
+          const rows = yield* sql<BlobRow>`SELECT version_id, user_id, blob, created_at FROM kek_blobs
+            WHERE store_id = ${storeId} AND user_id = ${userId} AND version_id = ${versionId}`
+          const found = Option.map(Option.fromNullable(rows[0]), toBlob)
+          if (Option.isSome(found)) {
+            yield* audit(storeId, actor, at, [{ action: "kek.blob.read", versionId: found.value.versionId, targetUserId: userId }])
+          }
+          return found
+        })),
+      deleteBlob: ({ actor, at, storeId, userId, versionId }) =>
+        tx("deleteBlob")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          const rows = yield* sql`DELETE FROM kek_blobs
+            WHERE store_id = ${storeId} AND user_id = ${userId} AND version_id = ${versionId} RETURNING user_id`
+          if (rows.length === 0) return yield* Effect.fail(NotFound.of(`blob of ${userId} for KEK version ${versionId}`))
+          yield* audit(storeId, actor, at, [
+            { action: "kek.blob.delete", versionId: versionId as Models.KekVersionId, targetUserId: userId }
+          ])
+        })),
+      listAudit: ({ after, limit, storeId }) =>
+        guard("listAudit")(Effect.map(
+          sql<AuditRow>`SELECT seq, at, actor_user_id, action, version_id, target_user_id, role, status, reason
+            FROM audit_log WHERE store_id = ${storeId} AND seq > ${after} ORDER BY seq LIMIT ${limit}`,
+          (rows) => rows.map(toAudit)
+        )),
+
+      putRecovery: ({ at, blob, locator, userId }) =>
+        guard("putRecovery")(Effect.gen(function*() {
+          const rows = yield* sql`INSERT INTO recovery ${
+            sql.insert({ locator, owner_user_id: userId, blob, created_at: at, updated_at: at })
+          } ON CONFLICT (locator) DO UPDATE SET blob = excluded.blob, updated_at = excluded.updated_at
+            WHERE recovery.owner_user_id = excluded.owner_user_id RETURNING locator`
+          if (rows.length === 0) return yield* Effect.fail(Forbidden.of("This recovery locator belongs to another user"))
+        })),
+      getRecovery: (locator) =>
+        guard("getRecovery")(Effect.map(
+          sql<{ blob: string }>`SELECT blob FROM recovery WHERE locator = ${locator}`,
+          (rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.blob)
+        ))
+    }
+
+    function getUser(userId: string) {
+      return Effect.map(
+        sql<{ user_id: string; signing_public_key: string; encryption_public_key: string; registered_at: Num }>`SELECT
+          user_id, signing_public_key, encryption_public_key, registered_at FROM users WHERE user_id = ${userId}`,
+        (rows) =>
+          Option.flatMap(Option.fromNullable(rows[0]), (r) => {
+            const signingPublicKey = Bytes.fromBase64Url(r.signing_public_key)
+            const encryptionPublicKey = Bytes.fromBase64Url(r.encryption_public_key)
+            return signingPublicKey === undefined || encryptionPublicKey === undefined
+              ? Option.none()
+              : Option.some({ userId: r.user_id as UserId, signingPublicKey, encryptionPublicKey, registeredAt: num(r.registered_at) })
+          })
+      )
+    }
+
+    return service
+  })

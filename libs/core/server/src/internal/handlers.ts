@@ -1,0 +1,406 @@
+/**
+ * The endpoint implementations and the bearer-token authentication,
+ * against the ports: ServerStore, Crypto, the clock.
+ */
+import { Crypto } from "@cipherlog/crypto"
+import { Bytes, type StoreId, SyncRecord, type UserId } from "@cipherlog/domain"
+import {
+  Auth,
+  Authentication,
+  CurrentUser,
+  Forbidden,
+  InvalidRecord,
+  type Models,
+  NotFound,
+  ServiceUnavailable,
+  SyncApi,
+  TooManyRequests,
+  Unauthorized
+} from "@cipherlog/sync-api"
+import { HttpApiBuilder } from "@effect/platform"
+import { Clock, Effect, Layer, Option, Queue, Redacted } from "effect"
+import { Metrics } from "../Metrics.js"
+import * as RateLimiter from "../RateLimiter.js"
+import { ServerConfig } from "../ServerConfig.js"
+import { type IncomingRecord, ServerStore } from "../ServerStore.js"
+
+const ALL_ROLES: ReadonlyArray<Models.Role> = ["admin", "member", "reader"]
+const WRITERS: ReadonlyArray<Models.Role> = ["admin", "member"]
+const ADMINS: ReadonlyArray<Models.Role> = ["admin"]
+
+const now = Clock.currentTimeMillis
+
+/** The current user's role in a store, or 403. */
+const requireRole = (storeId: StoreId, allowed: ReadonlyArray<Models.Role>, what: string) =>
+  Effect.gen(function*() {
+    const { userId } = yield* CurrentUser
+    const store = yield* ServerStore
+    const role = yield* store.getRole(storeId, userId)
+    if (Option.isNone(role)) {
+      return yield* Effect.fail(Forbidden.of(`You are not a member of store ${storeId} (or it does not exist)`))
+    }
+    if (!allowed.includes(role.value)) {
+      return yield* Effect.fail(Forbidden.of(`${what} needs the role ${allowed.join(" or ")} in store ${storeId}; yours is ${role.value}`))
+    }
+    return { userId, role: role.value }
+  })
+
+/** Admins, or the user themself, may read a user's blobs; both must be members. */
+const requireSelfOrAdmin = (storeId: StoreId, target: UserId) =>
+  Effect.flatMap(requireRole(storeId, ALL_ROLES, "Reading blobs"), (me) =>
+    me.userId === target || me.role === "admin"
+      ? Effect.succeed(me)
+      : Effect.fail(Forbidden.of(`Only admins of store ${storeId} read other users' blobs`)))
+
+/** Bearer tokens: SHA-256 looked up in the sessions, a small per-process cache, the per-user limit. */
+export const AuthenticationLive = Layer.effect(
+  Authentication,
+  Effect.gen(function*() {
+    const store = yield* ServerStore
+    const crypto = yield* Crypto.Crypto
+    const metrics = yield* Metrics
+    const config = yield* ServerConfig
+    const perUser = RateLimiter.make(config.perUserLimit)
+    // Sessions never change once written (there is no revocation), so caching them until they expire is safe.
+    const cache = new Map<string, { readonly userId: UserId; readonly expiresAt: number }>()
+    const remember = (hash: string, session: { readonly userId: UserId; readonly expiresAt: number }) => {
+      if (cache.size >= 10_000) {
+        const oldest = cache.keys().next()
+        if (oldest.done !== true) cache.delete(oldest.value)
+      }
+      cache.set(hash, session)
+    }
+    return {
+      bearer: (token) =>
+        Effect.gen(function*() {
+          const text = Redacted.value(token)
+          if (text === "") {
+            metrics.authFailure("missing-token")
+            return yield* Effect.fail(Unauthorized.of("This endpoint needs Authorization: Bearer <token>"))
+          }
+          const bytes = Bytes.fromBase64Url(text)
+          if (bytes === undefined || bytes.length !== 32) {
+            metrics.authFailure("bad-token")
+            return yield* Effect.fail(Unauthorized.of("The bearer token is malformed"))
+          }
+          const hash = Bytes.toBase64Url(yield* crypto.sha256(bytes))
+          const at = yield* now
+          let session = cache.get(hash)
+          if (session === undefined) {
+            const found = yield* store.getSession(hash)
+            if (Option.isSome(found)) {
+              session = { userId: found.value.userId, expiresAt: found.value.expiresAt }
+              remember(hash, session)
+            }
+          }
+          if (session === undefined || session.expiresAt <= at) {
+            if (session !== undefined) cache.delete(hash)
+            metrics.authFailure("bad-token")
+            return yield* Effect.fail(Unauthorized.of("The bearer token is unknown or expired"))
+          }
+          const wait = perUser.take(session.userId, at)
+          if (wait > 0) {
+            metrics.rateLimited("user")
+            return yield* Effect.fail(TooManyRequests.of(wait))
+          }
+          return { userId: session.userId }
+        })
+    }
+  })
+)
+
+const UsersLive = HttpApiBuilder.group(SyncApi, "users", (handlers) =>
+  handlers
+    .handle("register", ({ headers, payload }) =>
+      Effect.gen(function*() {
+        const config = yield* ServerConfig
+        const crypto = yield* Crypto.Crypto
+        const store = yield* ServerStore
+        if (Option.isSome(config.registrationToken)) {
+          const given = Bytes.utf8(headers["x-registration-token"] ?? "")
+          const expected = Bytes.utf8(Redacted.value(config.registrationToken.value))
+          if (!crypto.timingSafeEqual(given, expected)) {
+            return yield* Effect.fail(Unauthorized.of("Registration on this server needs a valid x-registration-token header"))
+          }
+        }
+        const message = Auth.registrationMessage(payload.userId, payload.signingPublicKey, payload.encryptionPublicKey)
+        if (!(yield* crypto.ed25519.verify(payload.signingPublicKey, message, payload.proof))) {
+          return yield* Effect.fail(Unauthorized.of("The registration proof does not verify with the signing key"))
+        }
+        return yield* store.registerUser({
+          userId: payload.userId,
+          signingPublicKey: payload.signingPublicKey,
+          encryptionPublicKey: payload.encryptionPublicKey,
+          registeredAt: yield* now
+        })
+      }))
+    .handle("get", ({ path }) =>
+      Effect.flatMap(ServerStore, (store) =>
+        Effect.flatMap(
+          store.getUser(path.userId),
+          Option.match({ onNone: () => Effect.fail(NotFound.of(`user ${path.userId}`)), onSome: Effect.succeed })
+        )))
+)
+
+const AuthLive = HttpApiBuilder.group(SyncApi, "auth", (handlers) =>
+  handlers
+    .handle("challenge", ({ payload }) =>
+      Effect.gen(function*() {
+        const crypto = yield* Crypto.Crypto
+        const store = yield* ServerStore
+        const at = yield* now
+        // Unknown users get a challenge too: the answer does not tell who is registered.
+        const challenge = {
+          challengeId: Bytes.toBase64Url(yield* crypto.randomBytes(16)),
+          userId: payload.userId,
+          nonce: yield* crypto.randomBytes(32),
+          expiresAt: at + Auth.CHALLENGE_TTL_SECONDS * 1000
+        }
+        yield* store.putChallenge(challenge, at)
+        return { challengeId: challenge.challengeId, nonce: challenge.nonce, expiresAt: challenge.expiresAt }
+      }))
+    .handle("session", ({ payload }) =>
+      Effect.gen(function*() {
+        const crypto = yield* Crypto.Crypto
+        const store = yield* ServerStore
+        const config = yield* ServerConfig
+        const metrics = yield* Metrics
+        const at = yield* now
+        const refuse = (problem: string) => {
+          metrics.authFailure("login")
+          return Effect.fail(Unauthorized.of(problem))
+        }
+        const challenge = yield* store.takeChallenge(payload.challengeId)
+        if (Option.isNone(challenge)) return yield* refuse("The challenge is unknown or was used already")
+        if (challenge.value.expiresAt <= at) return yield* refuse("The challenge expired")
+        const user = yield* store.getUser(challenge.value.userId)
+        const message = Auth.sessionMessage(challenge.value.userId, payload.challengeId, challenge.value.nonce)
+        if (Option.isNone(user) || !(yield* crypto.ed25519.verify(user.value.signingPublicKey, message, payload.signature))) {
+          return yield* refuse("The login signature does not verify")
+        }
+        const token = yield* crypto.randomBytes(32)
+        const expiresAt = at + config.tokenTtlSeconds * 1000
+        yield* store.putSession({
+          tokenHash: Bytes.toBase64Url(yield* crypto.sha256(token)),
+          userId: user.value.userId,
+          createdAt: at,
+          expiresAt
+        })
+        return { userId: user.value.userId, token: Bytes.toBase64Url(token), expiresAt }
+      }))
+)
+
+const StoresLive = HttpApiBuilder.group(SyncApi, "stores", (handlers) =>
+  handlers
+    .handle("create", ({ payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* CurrentUser
+        const store = yield* ServerStore
+        const at = yield* now
+        const admin = yield* store.createStore({ storeId: payload.storeId, actor: userId, at })
+        return { storeId: payload.storeId, createdAt: at, admin }
+      }))
+    .handle("members", ({ path }) =>
+      Effect.zipRight(
+        requireRole(path.storeId, ALL_ROLES, "Listing members"),
+        Effect.flatMap(ServerStore, (store) => store.listMembers(path.storeId))
+      ))
+    .handle("putMember", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Changing members")
+        const store = yield* ServerStore
+        return yield* store.putMember({ storeId: path.storeId, userId: path.userId, role: payload.role, actor: userId, at: yield* now })
+      }))
+    .handle("removeMember", ({ path }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Removing members")
+        const store = yield* ServerStore
+        yield* store.removeMember({ storeId: path.storeId, userId: path.userId, actor: userId, at: yield* now })
+      }))
+)
+
+const decodeRecords = (storeId: StoreId, userId: UserId, texts: ReadonlyArray<string>) =>
+  Effect.suspend(() => {
+    const records: Array<IncomingRecord> = []
+    for (let i = 0; i < texts.length; i++) {
+      const text = texts[i]!
+      const decoded = SyncRecord.decodeJson(text)
+      if (decoded._tag === "Left") {
+        const error = decoded.left
+        return Effect.fail(InvalidRecord.of(
+          i,
+          error._tag === "InvalidInput" ? error.problem : "unsupported record format version (this server reads v1)"
+        ))
+      }
+      const r = decoded.right
+      if (r.storeId !== storeId) return Effect.fail(InvalidRecord.of(i, "its storeId is not the store of the URL"))
+      if (r.author.userId !== userId) {
+        return Effect.fail(InvalidRecord.of(i, "its author.userId is not the authenticated user"))
+      }
+      records.push({
+        eventId: r.eventId,
+        aggregateType: r.aggregateType,
+        aggregateId: r.aggregateId,
+        version: r.version,
+        recordJson: text
+      })
+    }
+    return Effect.succeed(records)
+  })
+
+const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
+  handlers
+    .handle("push", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, WRITERS, "Pushing records")
+        const store = yield* ServerStore
+        const metrics = yield* Metrics
+        const records = yield* decodeRecords(path.storeId, userId, payload.records)
+        const outcome = yield* store.append({ storeId: path.storeId, records, receivedAt: yield* now }).pipe(
+          Effect.tapErrorTag("VersionConflict", () => Effect.sync(() => metrics.versionConflict()))
+        )
+        const duplicates = outcome.results.filter((r) => r.duplicate).length
+        metrics.recordsAppended(outcome.results.length - duplicates, duplicates)
+        return outcome
+      }))
+    .handle("pull", ({ path, urlParams }) =>
+      Effect.gen(function*() {
+        yield* requireRole(path.storeId, ALL_ROLES, "Reading records")
+        const store = yield* ServerStore
+        const config = yield* ServerConfig
+        const metrics = yield* Metrics
+        const storeId = path.storeId
+        const after = urlParams.after ?? 0
+        const wait = urlParams.wait ?? 0
+        const read = store.readAfter({ storeId, after, limit: urlParams.limit ?? 1000 })
+        const page = wait === 0 ? yield* read : yield* Effect.scoped(Effect.gen(function*() {
+          // Subscribe before reading: an append between the read and the wait still wakes us.
+          const heads = yield* store.subscribe
+          const deadline = (yield* now) + wait
+          const moved = Effect.iterate(false, {
+            while: (found) => !found,
+            body: () => Effect.map(Queue.take(heads), (h) => h.storeId === storeId && h.head > after)
+          })
+          let page = yield* read
+          while (page.records.length === 0) {
+            const remaining = deadline - (yield* now)
+            if (remaining <= 0) break
+            yield* Effect.timeoutOption(moved, Math.min(remaining, config.longPollRecheckMs))
+            page = yield* read
+          }
+          return page
+        }))
+        metrics.pull(page.records.length)
+        const last = page.records.length === 0 ? after : page.records[page.records.length - 1]!.globalSequence
+        return { records: page.records, head: page.head, hasMore: last < page.head }
+      }))
+)
+
+const KekLive = HttpApiBuilder.group(SyncApi, "kek", (handlers) =>
+  handlers
+    .handle("versions", ({ path }) =>
+      Effect.zipRight(
+        requireRole(path.storeId, ALL_ROLES, "Listing KEK versions"),
+        Effect.flatMap(ServerStore, (store) => store.listKekVersions(path.storeId))
+      ))
+    .handle("activeVersion", ({ path }) =>
+      Effect.gen(function*() {
+        yield* requireRole(path.storeId, ALL_ROLES, "Reading the active KEK version")
+        const store = yield* ServerStore
+        const active = yield* store.activeKekVersion(path.storeId)
+        if (Option.isNone(active)) return yield* Effect.fail(NotFound.of(`active KEK version in store ${path.storeId}`))
+        return active.value
+      }))
+    .handle("createVersion", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Creating a KEK version")
+        const store = yield* ServerStore
+        return yield* store.createKekVersion({ storeId: path.storeId, ...payload, actor: userId, at: yield* now })
+      }))
+    .handle("setVersionStatus", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Changing a KEK version's status")
+        const store = yield* ServerStore
+        return yield* store.setKekStatus({ ...path, status: payload.status, actor: userId, at: yield* now })
+      }))
+    .handle("rotate", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Rotating the KEK")
+        const store = yield* ServerStore
+        return yield* store.rotateKek({ storeId: path.storeId, ...payload, actor: userId, at: yield* now })
+      }))
+    .handle("provisionBlob", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Provisioning a blob")
+        const store = yield* ServerStore
+        return yield* store.putBlob({ storeId: path.storeId, ...payload, actor: userId, at: yield* now })
+      }))
+    .handle("myBlobs", ({ path }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ALL_ROLES, "Reading your blobs")
+        const store = yield* ServerStore
+        return yield* store.listBlobs({ storeId: path.storeId, userId, actor: userId, at: yield* now })
+      }))
+    .handle("userBlobs", ({ path }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireSelfOrAdmin(path.storeId, path.userId)
+        const store = yield* ServerStore
+        return yield* store.listBlobs({ storeId: path.storeId, userId: path.userId, actor: userId, at: yield* now })
+      }))
+    .handle("userBlob", ({ path }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireSelfOrAdmin(path.storeId, path.userId)
+        const store = yield* ServerStore
+        const blob = yield* store.getBlob({ ...path, actor: userId, at: yield* now })
+        if (Option.isNone(blob)) return yield* Effect.fail(NotFound.of(`blob of ${path.userId} for KEK version ${path.versionId}`))
+        return blob.value
+      }))
+    .handle("deleteBlob", ({ path }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Deleting a blob")
+        const store = yield* ServerStore
+        yield* store.deleteBlob({ ...path, actor: userId, at: yield* now })
+      }))
+)
+
+const AuditLive = HttpApiBuilder.group(SyncApi, "audit", (handlers) =>
+  handlers.handle("list", ({ path, urlParams }) =>
+    Effect.gen(function*() {
+      yield* requireRole(path.storeId, ADMINS, "Reading the audit log")
+      const store = yield* ServerStore
+      const limit = urlParams.limit ?? 1000
+      const entries = yield* store.listAudit({ storeId: path.storeId, after: urlParams.after ?? 0, limit: limit + 1 })
+      return { entries: entries.slice(0, limit), hasMore: entries.length > limit }
+    }))
+)
+
+const RecoveryLive = HttpApiBuilder.group(SyncApi, "recovery", (handlers) =>
+  handlers
+    .handle("put", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* CurrentUser
+        const store = yield* ServerStore
+        yield* store.putRecovery({ locator: path.locator, userId, blob: payload.blob, at: yield* now })
+      }))
+    .handle("get", ({ path }) =>
+      Effect.gen(function*() {
+        const store = yield* ServerStore
+        const blob = yield* store.getRecovery(path.locator)
+        if (Option.isNone(blob)) return yield* Effect.fail(NotFound.of("recovery material under this locator"))
+        return { blob: blob.value }
+      }))
+)
+
+const OpsLive = HttpApiBuilder.group(SyncApi, "ops", (handlers) =>
+  handlers
+    .handle("health", () =>
+      Effect.flatMap(ServerStore, (store) =>
+        Effect.as(
+          Effect.mapError(store.ping, () => ServiceUnavailable.instance),
+          { status: "ok" as const }
+        )))
+    .handle("metrics", () => Effect.map(Metrics, (metrics) => metrics.render()))
+)
+
+/** Every group's handlers. */
+export const groups = Layer.mergeAll(UsersLive, AuthLive, StoresLive, RecordsLive, KekLive, AuditLive, RecoveryLive, OpsLive)

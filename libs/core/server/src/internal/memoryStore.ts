@@ -1,0 +1,304 @@
+/**
+ * The in-memory ServerStore. Every operation runs in one synchronous step,
+ * which makes it atomic on a single JavaScript thread.
+ */
+import { Bytes, type UserId } from "@cipherlog/domain"
+import {
+  Forbidden,
+  KekVersionExists,
+  LastAdmin,
+  type Models,
+  NotFound,
+  type StoredRecord,
+  StoreExists,
+  UserKeysMismatch
+} from "@cipherlog/sync-api"
+import { Effect, Either, Option, PubSub } from "effect"
+import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
+import { MAX_MISSING } from "../ServerStore.js"
+import { appendError, blobError, notMember, rotationError, unknownUser } from "./refusals.js"
+import { aggregateKey, checkBlobs, checkRotation, type ExistingEvent, leavesAnAdmin, planAppend } from "./rules.js"
+
+interface Row extends StoredRecord {
+  readonly eventId: string
+  readonly aggregateType: string
+  readonly aggregateId: string
+  readonly version: number
+}
+
+interface StoreState {
+  readonly records: Array<Row>
+  readonly byEvent: Map<string, Row>
+  /** Per aggregate, its rows in version order (index = version − 1). */
+  readonly aggregates: Map<string, Array<Row>>
+  readonly members: Map<string, Models.Member>
+  readonly versions: Map<string, Models.KekVersion>
+  /** `${versionId}\n${userId}` → blob. */
+  readonly blobs: Map<string, Models.KekBlob>
+  readonly audit: Array<Models.AuditEntry>
+}
+
+type AuditInput = Omit<Models.AuditEntry, "seq" | "at" | "actorUserId">
+
+export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
+  const users = new Map<string, UserRecord>()
+  const challenges = new Map<string, ChallengeRecord>()
+  const sessions = new Map<string, SessionRecord>()
+  const stores = new Map<string, StoreState>()
+  const recovery = new Map<string, { readonly owner: string; blob: string }>()
+  const heads = yield* PubSub.sliding<StoreHead>(4096)
+
+  const roles = (s: StoreState) => new Map([...s.members].map(([id, m]) => [id, m.role]))
+  const audit = (s: StoreState, actor: UserId, at: number, entries: ReadonlyArray<AuditInput>) => {
+    for (const e of entries) s.audit.push({ seq: s.audit.length + 1, at, actorUserId: actor, ...e })
+  }
+  const sameKeys = (a: UserRecord, b: UserRecord) =>
+    Bytes.equalsPublic(a.signingPublicKey, b.signingPublicKey) &&
+    Bytes.equalsPublic(a.encryptionPublicKey, b.encryptionPublicKey)
+  const stored = (r: Row): StoredRecord => ({ globalSequence: r.globalSequence, receivedAt: r.receivedAt, recordJson: r.recordJson })
+  const store = (storeId: string) => stores.get(storeId)
+  const setBlob = (s: StoreState, versionId: string, userId: UserId, blob: string, at: number) => {
+    const b: Models.KekBlob = { versionId: versionId as Models.KekVersionId, userId, blob, createdAt: at }
+    s.blobs.set(`${versionId}\n${userId}`, b)
+    return b
+  }
+  const newVersion = (s: StoreState, versionId: string, reason: string, actor: UserId, at: number) => {
+    for (const [id, v] of s.versions) if (v.status === "active") s.versions.set(id, { ...v, status: "decrypt-only" })
+    const version: Models.KekVersion = {
+      versionId: versionId as Models.KekVersionId,
+      status: "active",
+      reason,
+      createdAt: at,
+      createdBy: actor
+    }
+    s.versions.set(versionId, version)
+    return version
+  }
+
+  const service: ServerStore = {
+    ping: Effect.void,
+
+    registerUser: (user) =>
+      Effect.gen(function*() {
+        const known = users.get(user.userId)
+        if (known === undefined) {
+          users.set(user.userId, user)
+          return { user, created: true }
+        }
+        if (!sameKeys(known, user)) return yield* Effect.fail(UserKeysMismatch.of(user.userId))
+        return { user: known, created: false }
+      }),
+    getUser: (userId) => Effect.sync(() => Option.fromNullable(users.get(userId))),
+    putChallenge: (challenge, now) =>
+      Effect.sync(() => {
+        for (const [id, c] of challenges) if (c.expiresAt < now) challenges.delete(id)
+        for (const [id, s] of sessions) if (s.expiresAt < now) sessions.delete(id)
+        challenges.set(challenge.challengeId, challenge)
+      }),
+    takeChallenge: (challengeId) =>
+      Effect.sync(() => {
+        const c = challenges.get(challengeId)
+        challenges.delete(challengeId)
+        return Option.fromNullable(c)
+      }),
+    putSession: (session) => Effect.sync(() => void sessions.set(session.tokenHash, session)),
+    getSession: (tokenHash) => Effect.sync(() => Option.fromNullable(sessions.get(tokenHash))),
+
+    createStore: ({ actor, at, storeId }) =>
+      Effect.gen(function*() {
+        if (stores.has(storeId)) return yield* Effect.fail(StoreExists.of(storeId))
+        const admin: Models.Member = { userId: actor, role: "admin", addedAt: at }
+        const s: StoreState = {
+          records: [],
+          byEvent: new Map(),
+          aggregates: new Map(),
+          members: new Map([[actor, admin]]),
+          versions: new Map(),
+          blobs: new Map(),
+          audit: []
+        }
+        stores.set(storeId, s)
+        audit(s, actor, at, [{ action: "store.create", targetUserId: actor, role: "admin" }])
+        return admin
+      }),
+    getRole: (storeId, userId) => Effect.sync(() => Option.fromNullable(store(storeId)?.members.get(userId)?.role)),
+    listMembers: (storeId) =>
+      Effect.sync(() =>
+        [...(store(storeId)?.members.values() ?? [])].sort((a, b) => a.addedAt - b.addedAt || (a.userId < b.userId ? -1 : 1))
+      ),
+    putMember: ({ actor, at, role, storeId, userId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined) return yield* Effect.die(new Error("putMember on a store that does not exist"))
+        if (!users.has(userId)) return yield* Effect.fail(unknownUser(userId))
+        if (!leavesAnAdmin(roles(s), { userId, role })) return yield* Effect.fail(LastAdmin.of(storeId))
+        const member: Models.Member = { userId, role, addedAt: s.members.get(userId)?.addedAt ?? at }
+        s.members.set(userId, member)
+        audit(s, actor, at, [{ action: "member.put", targetUserId: userId, role }])
+        return member
+      }),
+    removeMember: ({ actor, at, storeId, userId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined || !s.members.has(userId)) return yield* Effect.fail(NotFound.of(`member ${userId}`))
+        if (!leavesAnAdmin(roles(s), { userId, role: undefined })) return yield* Effect.fail(LastAdmin.of(storeId))
+        s.members.delete(userId)
+        audit(s, actor, at, [{ action: "member.remove", targetUserId: userId }])
+        return
+      }),
+
+    append: ({ receivedAt, records, storeId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined) return yield* Effect.die(new Error("append to a store that does not exist"))
+        const existing = new Map<string, ExistingEvent>()
+        const versions = new Map<string, number>()
+        for (const r of records) {
+          const row = s.byEvent.get(r.eventId)
+          if (row !== undefined) existing.set(r.eventId, row)
+          const key = aggregateKey(r.aggregateType, r.aggregateId)
+          versions.set(key, s.aggregates.get(key)?.length ?? 0)
+        }
+        const plan = planAppend(s.records.length, records, existing, versions)
+        if (Either.isLeft(plan)) {
+          const refusal = plan.left
+          const missing = refusal._tag === "Conflict"
+            ? (s.aggregates.get(aggregateKey(refusal.aggregateType, refusal.aggregateId)) ?? [])
+              .slice(refusal.fromVersion - 1, refusal.fromVersion - 1 + MAX_MISSING)
+              .map(stored)
+            : []
+          return yield* Effect.fail(appendError(storeId, refusal, missing))
+        }
+        for (const { globalSequence, record } of plan.right.inserts) {
+          const row: Row = { ...record, globalSequence, receivedAt }
+          s.records.push(row)
+          s.byEvent.set(record.eventId, row)
+          const key = aggregateKey(record.aggregateType, record.aggregateId)
+          const rows = s.aggregates.get(key) ?? []
+          rows.push(row)
+          s.aggregates.set(key, rows)
+        }
+        const outcome: AppendOutcome = {
+          results: plan.right.results.map((r) => ({ ...r, eventId: r.eventId as AppendOutcome["results"][number]["eventId"] })),
+          head: plan.right.head
+        }
+        if (plan.right.inserts.length > 0) yield* PubSub.publish(heads, { storeId, head: outcome.head })
+        return outcome
+      }),
+    readAfter: ({ after, limit, storeId }) =>
+      Effect.sync(() => {
+        const s = store(storeId)
+        if (s === undefined) return { records: [], head: 0 }
+        return { records: s.records.slice(after, after + limit).map(stored), head: s.records.length }
+      }),
+    readAggregate: ({ aggregateId, aggregateType, fromVersion, limit, storeId }) =>
+      Effect.sync(() =>
+        (store(storeId)?.aggregates.get(aggregateKey(aggregateType, aggregateId)) ?? [])
+          .slice(Math.max(0, fromVersion - 1), Math.max(0, fromVersion - 1) + limit)
+          .map(stored)
+      ),
+    findEvent: (storeId, eventId) =>
+      Effect.sync(() => Option.map(Option.fromNullable(store(storeId)?.byEvent.get(eventId)), stored)),
+    subscribe: PubSub.subscribe(heads),
+
+    listKekVersions: (storeId) =>
+      Effect.sync(() => [...(store(storeId)?.versions.values() ?? [])].sort((a, b) => a.createdAt - b.createdAt)),
+    activeKekVersion: (storeId) =>
+      Effect.sync(() => Option.fromNullable([...(store(storeId)?.versions.values() ?? [])].find((v) => v.status === "active"))),
+    createKekVersion: ({ actor, at, blobs, reason, storeId, versionId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined) return yield* Effect.die(new Error("createKekVersion on a store that does not exist"))
+        if (s.versions.has(versionId)) return yield* Effect.fail(KekVersionExists.of(storeId, versionId))
+        const checked = checkBlobs(roles(s), blobs)
+        if (Either.isLeft(checked)) return yield* Effect.fail(blobError(checked.left))
+        const version = newVersion(s, versionId, reason, actor, at)
+        for (const b of blobs) setBlob(s, versionId, b.userId, b.blob, at)
+        audit(s, actor, at, [
+          { action: "kek.version.create", versionId: version.versionId, status: "active", reason },
+          ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
+        ])
+        return version
+      }),
+    setKekStatus: ({ actor, at, status, storeId, versionId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        const version = s?.versions.get(versionId)
+        if (s === undefined || version === undefined) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
+        if (status === "active") {
+          for (const [id, v] of s.versions) {
+            if (v.status === "active" && id !== versionId) s.versions.set(id, { ...v, status: "decrypt-only" })
+          }
+        }
+        const updated = { ...version, status }
+        s.versions.set(versionId, updated)
+        audit(s, actor, at, [{ action: "kek.version.status", versionId: version.versionId, status }])
+        return updated
+      }),
+    rotateKek: ({ actor, at, blobs, reason, removeUserIds, storeId, versionId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined) return yield* Effect.die(new Error("rotateKek on a store that does not exist"))
+        if (s.versions.has(versionId)) return yield* Effect.fail(KekVersionExists.of(storeId, versionId))
+        const checked = checkRotation(roles(s), removeUserIds, blobs)
+        if (Either.isLeft(checked)) return yield* Effect.fail(rotationError(storeId, checked.left))
+        for (const id of removeUserIds) s.members.delete(id)
+        const version = newVersion(s, versionId, reason, actor, at)
+        for (const b of blobs) setBlob(s, versionId, b.userId, b.blob, at)
+        audit(s, actor, at, [
+          ...removeUserIds.map((id): AuditInput => ({ action: "member.remove", targetUserId: id })),
+          { action: "kek.rotate", versionId: version.versionId, status: "active", reason },
+          ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
+        ])
+        return { version, removedUserIds: removeUserIds }
+      }),
+    putBlob: ({ actor, at, blob, storeId, userId, versionId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        if (s === undefined || !s.versions.has(versionId)) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
+        if (!s.members.has(userId)) return yield* Effect.fail(notMember(userId))
+        const b = setBlob(s, versionId, userId, blob, at)
+        audit(s, actor, at, [{ action: "kek.blob.provision", versionId: b.versionId, targetUserId: userId }])
+        return b
+      }),
+    listBlobs: ({ actor, at, storeId, userId }) =>
+      Effect.sync(() => {
+        const s = store(storeId)
+        if (s === undefined) return []
+        const found = [...s.blobs.values()].filter((b) => b.userId === userId).sort((a, b) => a.createdAt - b.createdAt)
+        audit(s, actor, at, [{ action: "kek.blob.read", targetUserId: userId }])
+        return found
+      }),
+    getBlob: ({ actor, at, storeId, userId, versionId }) =>
+      Effect.sync(() => {
+        const s = store(storeId)
+        if (s === undefined) return Option.none()
+        const found = s.blobs.get(`${versionId}\n${userId}`)
+        if (found !== undefined) audit(s, actor, at, [{ action: "kek.blob.read", versionId: found.versionId, targetUserId: userId }])
+        return Option.fromNullable(found)
+      }),
+    deleteBlob: ({ actor, at, storeId, userId, versionId }) =>
+      Effect.gen(function*() {
+        const s = store(storeId)
+        const key = `${versionId}\n${userId}`
+        const found = s?.blobs.get(key)
+        if (s === undefined || found === undefined) return yield* Effect.fail(NotFound.of(`blob of ${userId} for KEK version ${versionId}`))
+        s.blobs.delete(key)
+        audit(s, actor, at, [{ action: "kek.blob.delete", versionId: found.versionId, targetUserId: userId }])
+        return
+      }),
+    listAudit: ({ after, limit, storeId }) => Effect.sync(() => (store(storeId)?.audit ?? []).slice(after, after + limit)),
+
+    putRecovery: ({ blob, locator, userId }) =>
+      Effect.gen(function*() {
+        const known = recovery.get(locator)
+        if (known !== undefined && known.owner !== userId) {
+          return yield* Effect.fail(Forbidden.of("This recovery locator belongs to another user"))
+        }
+        recovery.set(locator, { owner: userId, blob })
+        return
+      }),
+    getRecovery: (locator) => Effect.sync(() => Option.map(Option.fromNullable(recovery.get(locator)), (r) => r.blob))
+  }
+  return service
+})

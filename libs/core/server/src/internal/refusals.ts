@@ -1,0 +1,50 @@
+/** Rule refusals as the API's errors, the same for every adapter. */
+import { LastAdmin, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
+import { DuplicateEventMismatch, VersionConflict } from "@cipherlog/sync-api"
+import type { AppendRefusal, BlobRefusal, RotationRefusal } from "./rules.js"
+
+export const appendError = (
+  storeId: string,
+  refusal: AppendRefusal,
+  missing: ReadonlyArray<StoredRecord>
+): VersionConflict | DuplicateEventMismatch =>
+  refusal._tag === "Mismatch"
+    ? DuplicateEventMismatch.of(storeId, refusal.eventId)
+    : VersionConflict.of({
+      storeId,
+      aggregateType: refusal.aggregateType,
+      aggregateId: refusal.aggregateId,
+      expected: refusal.expected,
+      actual: refusal.actual,
+      missing
+    })
+
+export const blobError = (refusal: BlobRefusal): Unprocessable => {
+  switch (refusal._tag) {
+    case "DuplicateUser":
+      return Unprocessable.of("duplicate-user", refusal.userIds, `Users ${refusal.userIds.join(", ")} appear more than once`)
+    case "NotMembers":
+      return Unprocessable.of(
+        "not-a-member",
+        refusal.userIds,
+        `Users ${refusal.userIds.join(", ")} are not members of the store (add them first)`
+      )
+    case "Mismatch":
+      return Unprocessable.of(
+        "blobs-mismatch",
+        [...refusal.missing, ...refusal.unexpected],
+        `The blobs must cover exactly the remaining members: missing for ${
+          refusal.missing.join(", ") || "nobody"
+        }, unexpected for ${refusal.unexpected.join(", ") || "nobody"}`
+      )
+  }
+}
+
+export const rotationError = (storeId: string, refusal: RotationRefusal): Unprocessable | LastAdmin =>
+  refusal._tag === "LastAdmin" ? LastAdmin.of(storeId) : blobError(refusal)
+
+export const unknownUser = (userId: string): Unprocessable =>
+  Unprocessable.of("unknown-user", [userId], `User ${userId} is not registered (register it first)`)
+
+export const notMember = (userId: string): Unprocessable =>
+  Unprocessable.of("not-a-member", [userId], `User ${userId} is not a member of the store (add it first)`)
