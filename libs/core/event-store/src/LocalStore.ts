@@ -154,7 +154,12 @@ export interface LocalStore {
   readonly readAggregate: (aggregateType: string, aggregateId: string, afterVersion?: number) => Effect.Effect<ReadonlyArray<Item>, StorageFailure | KeyStoreError>
   /** Every record in local order, decrypted page by page (memory stays bounded); `verify` re-checks every chain and signature. */
   readonly readAll: (options?: { readonly verify?: boolean; readonly pageSize?: number; readonly includeSystem?: boolean }) => Stream.Stream<Item, StorageFailure | KeyStoreError>
-  /** Applies records pulled from the server, verifies and processes them, rebases displaced own records. */
+  /**
+   * Applies records pulled from the server, verifies and processes them, rebases displaced own records.
+   * Give records in global order, continuing from the cursor (a page of a pull): a device's chain is
+   * verified in local order, so records that skip ahead (e.g. only those a conflict named) would be
+   * taken out of chain order.
+   */
   readonly ingest: (records: ReadonlyArray<{ readonly recordJson: string; readonly globalSequence: number }>) => Effect.Effect<IngestReport, StorageFailure | KeyStoreError | LocalStoreError>
   /** Retries parked records (after keys arrived). */
   readonly retryParked: Effect.Effect<{ readonly released: number; readonly stillParked: number }, StorageFailure | KeyStoreError>

@@ -1,0 +1,8 @@
+/**
+ * `SyncTransport` over the sync server's HTTP API.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as HttpTransport from "./HttpTransport.js"

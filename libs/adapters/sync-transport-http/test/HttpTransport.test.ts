@@ -1,0 +1,92 @@
+import { SyncTransport } from "@cipherlog/sync"
+import { Records, SyncTransportConformance } from "@cipherlog/sync-transport-conformance"
+import { NodeCrypto } from "@cipherlog/crypto-node"
+import { FetchHttpClient } from "@effect/platform"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { HttpTransport } from "../src/index.js"
+import { serverRuntime, store, urlOf, user } from "./support.js"
+
+const crypto = NodeCrypto.make()
+const runtime = serverRuntime()
+afterAll(() => runtime.dispose())
+const baseUrl = Effect.promise(() => runtime.runPromise(urlOf))
+
+let n = 0
+const setup = Effect.gen(function*() {
+  const url = yield* baseUrl
+  const tag = `${Date.now().toString(36)}${n++}`
+  const alice = yield* user(url, `alice${tag}`)
+  const bob = yield* user(url, `bob${tag}`)
+  const mallory = yield* user(url, `mallory${tag}`)
+  const storeId = yield* store(alice, [bob.userId])
+  const actor = (u: typeof alice) => ({ userId: u.userId, transport: u.client.transport })
+  return { storeId, alice: actor(alice), bob: actor(bob), outsider: actor(mallory) }
+})
+
+SyncTransportConformance.suite({ name: "HTTP over loopback (in-process server, memory store)", setup })
+
+describe("HTTP transport", () => {
+  it.live("an unregistered user gets AccessDenied 401, with no key material in the message", () =>
+    Effect.gen(function*() {
+      const url = yield* baseUrl
+      const client = yield* HttpTransport.make({
+        baseUrl: url,
+        credentials: {
+          userId: "ghost",
+          signingPublicKey: new Uint8Array(32),
+          encryptionPublicKey: new Uint8Array(32),
+          sign: () => Effect.succeed(new Uint8Array(64))
+        }
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = yield* Effect.flip(client.transport.pull("whatever", { after: 0 }))
+      expect(error).toBeInstanceOf(SyncTransport.AccessDenied)
+      expect(error).toMatchObject({ status: 401 })
+    }))
+
+  it.live("a server that is not there is TransportUnavailable (network), which the engine retries", () =>
+    Effect.gen(function*() {
+      const u = yield* user(yield* baseUrl, `net${Date.now()}`)
+      const client = yield* HttpTransport.make({
+        baseUrl: "http://127.0.0.1:9",
+        credentials: { userId: u.userId, signingPublicKey: u.signing.key.publicKey, encryptionPublicKey: u.encryptionPublicKey, sign: () => Effect.succeed(new Uint8Array(64)) }
+      }).pipe(Effect.provide(FetchHttpClient.layer))
+      const error = yield* Effect.flip(client.transport.push("s", [Records.text({ storeId: "s", userId: u.userId, aggregateId: "a", version: 1 })]))
+      expect(error).toMatchObject({ _tag: "TransportUnavailable", reason: "network" })
+      expect(SyncTransport.isRetryable(error)).toBe(true)
+    }))
+
+  it.live("a refused token is renewed once, transparently", () =>
+    Effect.gen(function*() {
+      const url = yield* baseUrl
+      const alice = yield* user(url, `renew${Date.now()}`)
+      const storeId = yield* store(alice, [])
+      // A fetch that spoils the first bearer token it carries, and counts logins.
+      let spoiled = false
+      let logins = 0
+      const spoilingFetch: typeof globalThis.fetch = (input, init) => {
+        const target = input instanceof Request ? input.url : String(input)
+        if (target.endsWith("/v1/auth/session")) logins++
+        const headers = new Headers(init?.headers)
+        if (!spoiled && headers.has("authorization")) {
+          spoiled = true
+          headers.set("authorization", "Bearer not-a-token")
+        }
+        return globalThis.fetch(input, { ...init, headers })
+      }
+      const spoiling = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, spoilingFetch)))
+      const client = yield* HttpTransport.make({
+        baseUrl: url,
+        credentials: {
+          userId: alice.userId,
+          signingPublicKey: alice.signing.key.publicKey,
+          encryptionPublicKey: alice.encryptionPublicKey,
+          sign: (m) => crypto.ed25519.sign(alice.signing.key, m)
+        }
+      }).pipe(Effect.provide(spoiling))
+      const page = yield* client.transport.pull(storeId, { after: 0 })
+      expect(page.records).toEqual([])
+      expect(spoiled).toBe(true)
+      expect(logins).toBe(2)
+    }))
+})

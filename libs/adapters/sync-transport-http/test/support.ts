@@ -1,0 +1,65 @@
+/**
+ * An in-process sync server on a loopback port (the real handlers, the
+ * server's memory store, Node crypto), and users that log in to it.
+ */
+import { NodeCrypto } from "@cipherlog/crypto-node"
+import type { StoreId, UserId } from "@cipherlog/domain"
+import { ServerConfig, ServerStore, SyncServer } from "@cipherlog/server"
+import { FetchHttpClient, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { createServer } from "node:http"
+import { HttpTransport } from "../src/index.js"
+
+const generous = { ratePerSecond: 100_000, burst: 100_000 }
+
+export const serverRuntime = () =>
+  ManagedRuntime.make(
+    SyncServer.serve.pipe(
+      Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })),
+      Layer.provide(Layer.mergeAll(
+        ServerStore.layerMemory,
+        NodeCrypto.layer,
+        ServerConfig.layer({ perIpLimit: generous, perUserLimit: generous, longPollRecheckMs: 200 })
+      ))
+    )
+  )
+
+export const urlOf = Effect.map(HttpServer.HttpServer, (server) => {
+  const a = server.address
+  if (a._tag !== "TcpAddress") throw new Error("expected a TCP address")
+  return `http://127.0.0.1:${a.port}`
+})
+
+const crypto = NodeCrypto.make()
+
+/** A registered user with a client (fetch). */
+export const user = (baseUrl: string, userId: string) =>
+  Effect.gen(function*() {
+    const signing = yield* crypto.ed25519.generate()
+    const encryption = yield* crypto.x25519.generate()
+    const client = yield* HttpTransport.make({
+      baseUrl,
+      credentials: {
+        userId,
+        signingPublicKey: signing.key.publicKey,
+        encryptionPublicKey: encryption.key.publicKey,
+        sign: (message) => crypto.ed25519.sign(signing.key, message)
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    yield* client.register
+    return { userId, client, signing, encryptionPublicKey: encryption.key.publicKey }
+  })
+
+let n = 0
+/** A fresh store of `admin` with `members` as writers. */
+export const store = (admin: Effect.Effect.Success<ReturnType<typeof user>>, members: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const storeId = `s${Date.now().toString(36)}${n++}` as StoreId
+    yield* admin.client.authenticated((api) => api.stores.create({ payload: { storeId } }))
+    for (const m of members) {
+      yield* admin.client.authenticated((api) =>
+        api.stores.putMember({ path: { storeId, userId: m as UserId }, payload: { role: "member" } }))
+    }
+    return storeId
+  })

@@ -1,0 +1,3 @@
+import { libBuild } from "../../../tsup.shared.ts"
+
+export default libBuild()
