@@ -19,8 +19,11 @@ const main = join(root, "apps/sync-server/dist/main.js")
 const demo = join(root, "tools/demo/index.mjs")
 const say = (text) => process.stdout.write(`\x1b[1m[start]\x1b[0m ${text}\n`)
 
-say("building the sync server (nx: the libraries it bundles, then apps/sync-server)")
-const build = spawnSync("npx", ["nx", "run", "@cipherlog/sync-server:build", "--outputStyle=static"], {
+// The demo runs the client libraries from their dist/ builds.
+const demoLibraries = ["crypto-node", "event-store-sqlite-node", "key-store-file", "sync", "sync-transport-http"]
+say("building the sync server and the demo's client libraries (nx builds what they depend on first)")
+const projects = ["@cipherlog/sync-server", ...demoLibraries.map((name) => `@cipherlog/${name}`)].join(",")
+const build = spawnSync("npx", ["nx", "run-many", "-t", "build", "-p", projects, "--outputStyle=static"], {
   cwd: root,
   stdio: ["ignore", "inherit", "inherit"],
   env: { ...process.env, NX_DAEMON: "false" }

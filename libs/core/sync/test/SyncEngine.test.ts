@@ -29,7 +29,7 @@ describe("SyncEngine", () => {
       expect(page.records.map((r) => r.globalSequence)).toEqual(page.records.map((_, i) => i + 1))
     }))
 
-  it.scopedLive("property: any interleaving of appends and syncs on three devices converges (INV-003/004/005 end to end)", () =>
+  it.scopedLive("INV-003 INV-004 INV-005 property: any interleaving of appends and syncs on three devices converges, end to end", () =>
     Effect.gen(function*() {
       const ops = fc.array(
         fc.oneof(
@@ -61,7 +61,7 @@ describe("SyncEngine", () => {
       }
     }), 120_000)
 
-  it.scopedLive("a lost answer (pushed, then a failure before the acknowledgement) is retried and re-acknowledged, not duplicated", () =>
+  it.scopedLive("INV-005 a lost answer (pushed, then a failure before the acknowledgement) is retried and re-acknowledged, not duplicated", () =>
     Effect.gen(function*() {
       const log = yield* serverLog
       const a = yield* firstDevice()

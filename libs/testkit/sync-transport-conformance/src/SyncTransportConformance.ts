@@ -149,7 +149,7 @@ const steps = fc.array(
  */
 export const suite = (harness: Harness): void => {
   describe(`SyncTransport conformance: ${harness.name}`, () => {
-    it.scopedLive("a push is acknowledged with gapless sequences and pulled back byte for byte (INV-003, INV-004)", () =>
+    it.scopedLive("INV-003 INV-004 a push is acknowledged with gapless sequences and pulled back byte for byte", () =>
       Effect.gen(function*() {
         const { alice, storeId } = yield* harness.setup
         const texts = [1, 2, 3].map((v) => Records.text({ storeId, userId: alice.userId, aggregateId: "n1", version: v }))
@@ -164,7 +164,7 @@ export const suite = (harness: Harness): void => {
         expect(page.hasMore).toBe(false)
       }))
 
-    it.scopedLive("a re-sent batch is acknowledged with its first sequences; other bytes under an event id are refused (INV-005)", () =>
+    it.scopedLive("INV-005 a re-sent batch is acknowledged with its first sequences; other bytes under an event id are refused", () =>
       Effect.gen(function*() {
         const { alice, storeId } = yield* harness.setup
         const id = Records.eventId()
@@ -183,7 +183,7 @@ export const suite = (harness: Harness): void => {
         expect(page.records.map((r) => r.recordJson)).toEqual(texts)
       }))
 
-    it.scopedLive("a conflicting batch stores nothing and names what is missing (INV-002)", () =>
+    it.scopedLive("INV-002 a conflicting batch stores nothing and names what is missing", () =>
       Effect.gen(function*() {
         const { alice, bob, storeId } = yield* harness.setup
         const first = Records.text({ storeId, userId: alice.userId, aggregateId: "n1", version: 1 })
@@ -266,7 +266,7 @@ export const suite = (harness: Harness): void => {
         expect(pulled).toMatchObject({ _tag: "AccessDenied", status: 403 })
       }))
 
-    it.scopedLive("two writers converge: gapless order, exact texts, stable acknowledgements (property; INV-003/004/005)", () =>
+    it.scopedLive("INV-003 INV-004 INV-005 two writers converge: gapless order, exact texts, stable acknowledgements (property)", () =>
       Effect.gen(function*() {
         const runs = harness.propertyRuns ?? 10
         const samples = fc.sample(steps, runs)

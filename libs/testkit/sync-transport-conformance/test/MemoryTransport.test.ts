@@ -55,7 +55,7 @@ const mutants: ReadonlyArray<readonly [string, (t: SyncTransport.SyncTransport) 
 
 describe("conformance checks catch broken transports", () => {
   for (const [name, mutate] of mutants) {
-    it.effect(`convergence fails when ${name}`, () =>
+    it.effect(`INV-003 INV-004 INV-005 mutant: the convergence check fails when ${name}`, () =>
       Effect.gen(function*() {
         const s = yield* setup
         const steps = [
