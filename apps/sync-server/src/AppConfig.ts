@@ -1,6 +1,6 @@
 /**
  * The server's configuration, from the environment (docs/http-api.md,
- * "Running the server").
+ * "Running").
  */
 import { ServerConfig } from "@cipherlog/server"
 import { Config, type ConfigError, Effect, Layer, LogLevel, Option, Redacted } from "effect"
@@ -40,9 +40,10 @@ export const server: Config.Config<ServerConfig.ServerConfig> = Config.all({
   longPollRecheckMs: Config.integer("LONG_POLL_RECHECK_MS").pipe(Config.withDefault(ServerConfig.defaults.longPollRecheckMs))
 }).pipe(
   Config.validate({
-    message: "TOKEN_TTL_SECONDS, MAX_BODY_BYTES and the rate limits must be positive",
+    message: "TOKEN_TTL_SECONDS, MAX_BODY_BYTES and the rate limits must be positive, LONG_POLL_RECHECK_MS at least 10",
     validation: (c) =>
-      c.tokenTtlSeconds > 0 && c.maxBodyBytes > 0 && [c.perIpLimit, c.perUserLimit, c.recoveryLimit].every((l) => l.ratePerSecond > 0 && l.burst >= 1)
+      c.tokenTtlSeconds > 0 && c.maxBodyBytes > 0 && c.longPollRecheckMs >= 10 &&
+      [c.perIpLimit, c.perUserLimit, c.recoveryLimit].every((l) => l.ratePerSecond > 0 && l.burst >= 1)
   })
 )
 

@@ -176,6 +176,8 @@ describe("limits over HTTP", () => {
       expect(reads.slice(0, 2).map((r) => r.status)).toEqual([404, 404])
       expect(reads[2]!.status).toBe(429)
       expect(Number(reads[2]!.retry)).toBeGreaterThan(0)
+      // HEAD is answered like GET, so it shares the recovery limit (it would otherwise probe locators freely).
+      expect((await call(base, "HEAD", `/v1/recovery/${locator}`)).status).toBe(429)
       // Per address: exhaust the burst.
       let last = 0
       let retryAfter: string | null = null

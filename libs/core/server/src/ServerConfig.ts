@@ -33,7 +33,7 @@ export interface ServerConfig {
   readonly perIpLimit: RateLimit
   /** Per authenticated user. */
   readonly perUserLimit: RateLimit
-  /** Per client address, `GET /v1/recovery/:locator` only (it needs no login). */
+  /** Per client address, `GET` (and `HEAD`) `/v1/recovery/:locator` only (it needs no login). */
   readonly recoveryLimit: RateLimit
   /** How often a long poll re-reads even without a notification (default 1000 ms). */
   readonly longPollRecheckMs: number

@@ -45,7 +45,7 @@ const requireRole = (storeId: StoreId, allowed: ReadonlyArray<Models.Role>, what
     return { userId, role: role.value }
   })
 
-/** Admins, or the user themself, may read a user's blobs; both must be members. */
+/** Admins, or the user themself, may read a user's blobs; only the caller must be a member (an admin also sees blobs left by a removed member — sealed to that member's key, they open nothing for the admin). */
 const requireSelfOrAdmin = (storeId: StoreId, target: UserId) =>
   Effect.flatMap(requireRole(storeId, ALL_ROLES, "Reading blobs"), (me) =>
     me.userId === target || me.role === "admin"

@@ -174,7 +174,7 @@ export const layer = HttpApiBuilder.middleware(
               return yield* Effect.fail(ApiError.TooManyRequests.of(wait))
             }
           }
-          if (route === "/v1/recovery/:locator" && method === "GET") {
+          if (route === "/v1/recovery/:locator" && (method === "GET" || method === "HEAD")) {
             const wait = recovery.take(ip, now)
             if (wait > 0) {
               metrics.rateLimited("recovery")

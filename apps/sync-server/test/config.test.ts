@@ -1,0 +1,26 @@
+/** The server's configuration from the environment: defaults, and values it refuses. */
+import { ConfigProvider, Effect, Either } from "effect"
+import { describe, expect, it } from "vitest"
+import * as AppConfig from "../src/AppConfig.js"
+
+const read = (env: Record<string, string>) =>
+  Effect.runSync(Effect.either(Effect.withConfigProvider(AppConfig.server, ConfigProvider.fromMap(new Map(Object.entries(env))))))
+
+describe("AppConfig", () => {
+  it("has a default for every setting", () => {
+    const c = read({})
+    expect(Either.isRight(c)).toBe(true)
+  })
+
+  it.each([
+    ["LONG_POLL_RECHECK_MS", "0"],
+    ["LONG_POLL_RECHECK_MS", "-5"],
+    ["TOKEN_TTL_SECONDS", "0"],
+    ["MAX_BODY_BYTES", "-1"],
+    ["RATE_LIMIT_IP_PER_SECOND", "0"]
+  ])("refuses %s=%s with a message naming the settings", (name, value) => {
+    const c = read({ [name]: value })
+    expect(Either.isLeft(c)).toBe(true)
+    if (Either.isLeft(c)) expect(String(c.left)).toContain(name.startsWith("RATE") ? "rate limits" : name)
+  })
+})
