@@ -486,7 +486,6 @@ export const make = <M, S, X>(p: Primitives<M, S, X>): Crypto => {
       Effect.gen(function*() {
         const m = yield* materialOf<M>(key, p.name)
         const algorithm = yield* checkSuite(key.suite)
-        const failed = new DecryptionFailed({ algorithm })
         const plausible = items.map(({ sealed }) =>
           sealed.suite === key.suite && sealed.nonce.length === nonceLength[key.suite] && sealed.ciphertext.length >= TAG_LENGTH
         )
@@ -496,7 +495,8 @@ export const make = <M, S, X>(p: Primitives<M, S, X>): Crypto => {
           items.flatMap(({ sealed, aad }, i) => (plausible[i] ? [{ nonce: sealed.nonce, ciphertext: sealed.ciphertext, aad }] : []))
         )
         let next = 0
-        return plausible.map((ok) => (ok ? results[next++]! : failed))
+        // Errors capture a stack when constructed: build one only for implausible items.
+        return plausible.map((ok) => (ok ? results[next++]! : new DecryptionFailed({ algorithm })))
       }),
     ed25519: {
       generate: () =>
