@@ -355,6 +355,19 @@ export const make = (input: {
         return grants
       })
 
+    /**
+     * A device's signing key: known in this session, or learned in an earlier one — its enrollment
+     * record is in the log, and its certificate is verified against the identity again.
+     */
+    const knownDevice = (deviceId: string) =>
+      Effect.gen(function*() {
+        const known = devices.get(deviceId)
+        if (known !== undefined) return known
+        const records = yield* es.readAggregate(storeId, system.device, deviceId)
+        if (records.length > 0) yield* processSystem(yield* decrypt(records))
+        return devices.get(deviceId)
+      })
+
     /** Verifies, decrypts and processes records of other devices (or ours, after a restore); sets statuses. */
     const process = (records: ReadonlyArray<StoredRecord>) =>
       Effect.gen(function*() {
@@ -370,7 +383,7 @@ export const make = (input: {
         yield* processSystem(yield* decrypt(deviceRecords))
         const verified: Array<StoredRecord> = []
         for (const [deviceId, group] of byDevice) {
-          const known = devices.get(deviceId)
+          const known = yield* knownDevice(deviceId)
           if (known === undefined) {
             for (const r of group) yield* es.setStatus(storeId, r.header.eventId, "parked", `author device ${deviceId} unknown`)
             parked += group.length
@@ -674,7 +687,7 @@ export const make = (input: {
           else byDevice.set(r.header.author.deviceId, [i])
         })
         for (const [deviceId, indices] of byDevice) {
-          const known = devices.get(deviceId)
+          const known = yield* knownDevice(deviceId)
           if (known === undefined) {
             for (const i of indices) failures[i] = { _tag: "Locked", header: page[i]!.header, missing: `device ${deviceId}` }
             continue

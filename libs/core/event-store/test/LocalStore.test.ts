@@ -106,6 +106,25 @@ describe("LocalStore", () => {
       }
     })))
 
+  it.effect("a store reopened on the same database still knows the other devices: it verifies their old records and accepts new ones", () =>
+    withLayers(Effect.gen(function*() {
+      const a = yield* firstDevice()
+      const b = yield* secondDevice(a)
+      const srv = server()
+      yield* appendGoal(a, "g1", "before")
+      yield* srv.push(a)
+      yield* srv.pull(b)
+      // A new session of device b: same keyring, same database, a fresh LocalStore (nothing in memory).
+      const reopened: Device = { ...b, store: yield* LocalStore.make({ storeId, eventStore: b.events, keyring: Option.some(b.keyring) }) }
+      const before = yield* readAll(reopened, { verify: true })
+      expect(before.map((i) => i._tag)).toEqual(["Event"])
+      yield* appendGoal(a, "g1", "after")
+      yield* srv.push(a)
+      const report = yield* srv.pull(reopened)
+      expect([report.parked, report.rejected.length]).toEqual([0, 0])
+      expect(events(yield* readAll(reopened, { verify: true })).map((e) => e.payload)).toEqual([{ title: "before" }, { title: "after" }])
+    })))
+
   it.effect("records whose key is not here yet are parked, then released when the key arrives", () =>
     withLayers(Effect.gen(function*() {
       const a = yield* firstDevice()
