@@ -29,7 +29,7 @@ export const buildServer = () => {
     })
   } catch (error) {
     const e = error as { stdout?: Buffer; stderr?: Buffer }
-    throw new Error(`building the sync server failed:\n${e.stdout?.toString() ?? ""}${e.stderr?.toString() ?? ""}`)
+    throw new Error(`building the sync server failed:\n${e.stdout?.toString() ?? ""}${e.stderr?.toString() ?? ""}`, { cause: error })
   }
 }
 
