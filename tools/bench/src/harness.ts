@@ -32,6 +32,8 @@ export interface Row {
   readonly ratio: number
   readonly target?: string
   readonly pass?: boolean
+  /** Printed in place of the ratio, for rows that are checks rather than comparisons. */
+  readonly note?: string
 }
 
 const measure = async (cases: ReadonlyArray<Case>, time: number, iterations: number) => {
@@ -77,7 +79,7 @@ export const print = (rows: ReadonlyArray<Row>) => {
     const ops = `${fmt(r.opsPerSec)} ops/s`.padStart(16)
     const mb = r.mbPerSec === undefined ? "".padStart(12) : `${fmt(r.mbPerSec)} MB/s`.padStart(12)
     const ms = (r.msPerOp >= 1 ? `${r.msPerOp.toFixed(1)} ms/op` : `${(r.msPerOp * 1000).toFixed(2)} µs/op`).padStart(14)
-    const ratio = r.ratio === 1 && r.target === undefined ? "  baseline" : `  ${r.ratio.toFixed(2)}×`
+    const ratio = r.note !== undefined ? `  ${r.note}` : r.ratio === 1 && r.target === undefined ? "  baseline" : `  ${r.ratio.toFixed(2)}×`
     const verdict = r.target === undefined ? "" : `  target ${r.target}: ${r.pass ? "MET" : "NOT MET"}`
     process.stdout.write(`  ${r.name.padEnd(46)}${ops}${mb}${ms}${ratio}${verdict}\n`)
   }

@@ -182,6 +182,6 @@ export const layer = (
   ServerStore.ServerStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
   ConfigError.ConfigError | SqlError.SqlError | Migrator.MigrationError
 > =>
-  Layer.scoped(ServerStore.ServerStore, Effect.zipRight(migrate, SqlServerStore.make())).pipe(
+  Layer.scoped(ServerStore.ServerStore, Effect.zipRight(migrate, SqlServerStore.make({ fifoTransactions: true }))).pipe(
     Layer.provideMerge(layerClient(options))
   )

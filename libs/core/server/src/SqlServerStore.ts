@@ -29,6 +29,7 @@ import {
 } from "@cipherlog/sync-api"
 import { SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
+import * as Fifo from "./internal/fifo.js"
 import { appendError, blobError, notMember, rotationError, unknownUser } from "./internal/refusals.js"
 import {
   aggregateKey,
@@ -52,6 +53,11 @@ export interface Options {
   readonly onAppend?: (head: StoreHead) => Effect.Effect<void, SqlError.SqlError, SqlClient.SqlClient>
   /** Heads appended by other processes (PostgreSQL: `LISTEN`); restarted after failures. */
   readonly notifications?: Stream.Stream<StoreHead, SqlError.SqlError>
+  /**
+   * Runs this process's transactions one at a time in arrival order (SQLite:
+   * its single writer is otherwise handed out unfairly, see internal/fifo.ts).
+   */
+  readonly fifoTransactions?: boolean
 }
 
 /**
@@ -184,8 +190,9 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           )
       ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | ServiceUnavailable, R>
 
+    const inOrder = options.fifoTransactions === true ? Fifo.make() : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
     const tx = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
-      guard(operation)(sql.withTransaction(effect))
+      guard(operation)(inOrder(sql.withTransaction(effect)))
 
     /** Takes the store's row lock for the rest of the transaction; returns its head, or none. */
     const lockStore = (storeId: string) =>

@@ -1,0 +1,493 @@
+/**
+ * Sync server benchmarks against a real server process (`node
+ * apps/sync-server/dist/main.js`) over HTTP on loopback, on each store
+ * (SQLite file, PostgreSQL), each beside raw inserts and selects of the same
+ * rows into the same schema (the adapter's own migration) in the same run:
+ * - push n records of 1 KiB in batches of 1000, one client (raw: SQLite
+ *   better-sqlite3 inserts in transactions of 1000, WAL, synchronous FULL as
+ *   the server sets; PostgreSQL `pg` multi-row INSERTs of 1000);
+ * - pull them back in pages of 1000 (raw: the server's SELECT, paged);
+ * - load: 200 clients (200 users, 10 shared stores) each pushing 10 records
+ *   and pulling from its cursor in a loop; afterwards every acknowledged
+ *   record must be stored exactly once, with its acknowledged sequence, in a
+ *   gapless 1..N sequence per store.
+ *
+ * Rate limits: every client is on 127.0.0.1, so the per-address limit is
+ * raised for the bench (RATE_LIMIT_IP_*); the per-user limits stay at their
+ * defaults (100/s, burst 200) and each load client is its own user.
+ */
+import { PgServerStore } from "@cipherlog/server-store-postgres"
+import { SqliteServerStore } from "@cipherlog/server-store-sqlite"
+import { Models } from "@cipherlog/sync-api"
+import Database from "better-sqlite3"
+import * as nodeCrypto from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import pg from "pg"
+import type { Row } from "./harness.ts"
+import {
+  type Built,
+  buildServer,
+  call,
+  expectStatus,
+  freshDatabase,
+  type PullAnswer,
+  type PushAnswer,
+  type Server,
+  signUp,
+  startServer,
+  writer
+} from "./server-support.ts"
+
+const BATCH = Models.MAX_BATCH
+const AGGREGATES = 1000
+const STORE = "bench-store"
+const USER = "bench-user"
+const INSERT_COLUMNS = "store_id, global_seq, event_id, aggregate_type, aggregate_id, version, received_at, record_json"
+const SELECT_PAGE = "SELECT global_seq, received_at, record_json FROM records WHERE store_id = $1 AND global_seq > $2 ORDER BY global_seq LIMIT $3"
+
+/** The limits the bench runs under: the per-address one raised (all clients are 127.0.0.1), per-user ones default. */
+const serverEnv = { RATE_LIMIT_IP_PER_SECOND: "1000000", RATE_LIMIT_IP_BURST: "1000000" }
+
+const timed = async (f: () => Promise<unknown> | unknown) => {
+  const start = performance.now()
+  await f()
+  return (performance.now() - start) / 1000
+}
+
+/** Record k: aggregate k mod 1000 at version ⌊k / 1000⌋ + 1, so each batch of 1000 touches 1000 aggregates once. */
+const buildLog = (n: number): ReadonlyArray<Built> => {
+  const write = writer(STORE, USER, "bench-device")
+  return Array.from({ length: n }, (_, k) => write(`a${k % AGGREGATES}`, Math.floor(k / AGGREGATES) + 1))
+}
+
+interface Rates {
+  readonly pushSeconds: number
+  readonly pullSeconds: number
+}
+
+const rawSqlite = async (file: string, log: ReadonlyArray<Built>): Promise<Rates> => {
+  const db = new Database(file)
+  try {
+    db.pragma("journal_mode = WAL")
+    for (const p of SqliteServerStore.pragmas) db.exec(p)
+    for (const statement of SqliteServerStore.schemaV1) db.exec(statement)
+    db.prepare("INSERT INTO stores (store_id, created_by, created_at) VALUES (?, ?, ?)").run(STORE, USER, Date.now())
+    const insert = db.prepare(`INSERT INTO records (${INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+    const tx = db.transaction((from: number, to: number) => {
+      const at = Date.now()
+      for (let i = from; i < to; i++) {
+        const r = log[i]!
+        insert.run(STORE, i + 1, r.eventId, r.aggregateType, r.aggregateId, r.version, at, r.text)
+      }
+    })
+    const pushSeconds = await timed(() => {
+      for (let i = 0; i < log.length; i += BATCH) tx(i, Math.min(log.length, i + BATCH))
+    })
+    const select = db.prepare(SELECT_PAGE.replace(/\$\d/g, "?"))
+    let read = 0
+    const pullSeconds = await timed(() => {
+      let after = 0
+      for (;;) {
+        const rows = select.all(STORE, after, BATCH) as Array<{ global_seq: number; received_at: number; record_json: string }>
+        if (rows.length === 0) break
+        read += rows.length
+        after = rows[rows.length - 1]!.global_seq
+      }
+    })
+    if (read !== log.length) throw new Error(`raw SQLite read ${read} rows, expected ${log.length}`)
+    return { pushSeconds, pullSeconds }
+  } finally {
+    db.close()
+  }
+}
+
+const rawPostgres = async (url: string, log: ReadonlyArray<Built>): Promise<Rates> => {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    for (const statement of PgServerStore.schemaV1) await client.query(statement)
+    await client.query("INSERT INTO stores (store_id, created_by, created_at) VALUES ($1, $2, $3)", [STORE, USER, Date.now()])
+    const statement = (rows: number) =>
+      `INSERT INTO records (${INSERT_COLUMNS}) VALUES ` +
+      Array.from({ length: rows }, (_, r) => `(${Array.from({ length: 8 }, (_, c) => `$${r * 8 + c + 1}`).join(", ")})`).join(", ")
+    const full = statement(BATCH)
+    const pushSeconds = await timed(async () => {
+      for (let i = 0; i < log.length; i += BATCH) {
+        const to = Math.min(log.length, i + BATCH)
+        const at = Date.now()
+        const params: Array<string | number> = []
+        for (let k = i; k < to; k++) {
+          const r = log[k]!
+          params.push(STORE, k + 1, r.eventId, r.aggregateType, r.aggregateId, r.version, at, r.text)
+        }
+        await client.query(to - i === BATCH ? full : statement(to - i), params)
+      }
+    })
+    let read = 0
+    const pullSeconds = await timed(async () => {
+      let after = 0
+      for (;;) {
+        const { rows } = await client.query<{ global_seq: string; received_at: string; record_json: string }>(SELECT_PAGE, [STORE, after, BATCH])
+        if (rows.length === 0) break
+        read += rows.length
+        after = Number(rows[rows.length - 1]!.global_seq)
+      }
+    })
+    if (read !== log.length) throw new Error(`raw PostgreSQL read ${read} rows, expected ${log.length}`)
+    return { pushSeconds, pullSeconds }
+  } finally {
+    await client.end()
+  }
+}
+
+/** Pushes the log through the server in batches of 1000 from one client, then pulls it back in pages of 1000. */
+const throughServer = async (server: Server, log: ReadonlyArray<Built>): Promise<Rates> => {
+  const token = await signUp(server.url, USER)
+  expectStatus("create store", await call(server.url, "POST", "/v1/stores", { body: { storeId: STORE }, token }), [201])
+  const route = `/v1/stores/${STORE}/records`
+  const pushSeconds = await timed(async () => {
+    for (let i = 0; i < log.length; i += BATCH) {
+      const batch = log.slice(i, i + BATCH)
+      const answer = expectStatus("push", await call(server.url, "POST", route, { body: { records: batch.map((r) => r.text) }, token })) as PushAnswer
+      answer.results.forEach((r, k) => {
+        if (r.duplicate || r.globalSequence !== i + k + 1 || r.eventId !== batch[k]!.eventId) {
+          throw new Error(`push of record ${i + k}: ${JSON.stringify(r)}`)
+        }
+      })
+    }
+  })
+  let read = 0
+  const pullSeconds = await timed(async () => {
+    let after = 0
+    for (;;) {
+      const page = expectStatus("pull", await call(server.url, "GET", `${route}?after=${after}&limit=${BATCH}`, { token })) as PullAnswer
+      page.records.forEach((r, k) => {
+        if (r.globalSequence !== after + k + 1) throw new Error(`pull after ${after}: sequence ${r.globalSequence} at ${k}`)
+      })
+      read += page.records.length
+      if (page.records.length > 0) after = page.records[page.records.length - 1]!.globalSequence
+      if (!page.hasMore) break
+    }
+  })
+  if (read !== log.length) throw new Error(`pulled ${read} records through the server, expected ${log.length}`)
+  return { pushSeconds, pullSeconds }
+}
+
+// Load ------------------------------------------------------------------------------------------
+
+const LOAD_STORES = 10
+const PUSH_SIZE = 10
+const OWN_AGGREGATES = 5
+const PUSH_ATTEMPTS = 3
+
+const percentile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+
+const digest = (text: string) => nodeCrypto.createHash("sha1").update(text).digest("base64")
+
+interface LoadResult {
+  readonly seconds: number
+  readonly push: ReadonlyArray<number>
+  readonly pull: ReadonlyArray<number>
+  readonly errors: number
+  readonly errorSamples: ReadonlyArray<string>
+  readonly recordsPushed: number
+  /** Distinct records acknowledged by the server. */
+  readonly acknowledged: number
+  readonly recordsPulled: number
+  /** A client's pull page that did not continue its cursor by one. */
+  readonly clientGaps: number
+  readonly stored: number
+  readonly lost: number
+  readonly duplicated: number
+  readonly wrongSequence: number
+  readonly altered: number
+  readonly unacknowledged: number
+  readonly sequenceGaps: number
+  readonly versionGaps: number
+}
+
+/** Runs `f` over `items` with at most `width` at a time. */
+const pool = async <A>(items: ReadonlyArray<A>, width: number, f: (a: A, i: number) => Promise<void>) => {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++
+      await f(items[i]!, i)
+    }
+  }))
+}
+
+/** A request during verification: waits out a 429 instead of failing. */
+const patiently = async (base: string, method: string, route: string, token: string) => {
+  for (let attempt = 0;; attempt++) {
+    const answer = await call(base, method, route, { token })
+    if (answer.status !== 429 || attempt >= 20) return answer
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+}
+
+const load = async (server: Server, clients: number, seconds: number, label: string): Promise<LoadResult> => {
+  const base = server.url
+  const users = Array.from({ length: clients }, (_, i) => ({
+    userId: `load-${label}-u${i}`,
+    storeId: `load-${label}-s${i % LOAD_STORES}`,
+    token: ""
+  }))
+  const tokens = new Map<string, string>()
+  await pool(users, 16, async (u) => {
+    tokens.set(u.userId, await signUp(base, u.userId))
+  })
+  const owners = new Map<string, string>()
+  for (const u of users) {
+    const token = tokens.get(u.userId)!
+    const owner = owners.get(u.storeId)
+    if (owner === undefined) {
+      expectStatus("create store", await call(base, "POST", "/v1/stores", { body: { storeId: u.storeId }, token }), [201])
+      owners.set(u.storeId, u.userId)
+    } else {
+      expectStatus(
+        "add member",
+        await call(base, "PUT", `/v1/stores/${u.storeId}/members/${u.userId}`, { body: { role: "member" }, token: tokens.get(owner)! })
+      )
+    }
+  }
+
+  const pushLatency: Array<number> = []
+  const pullLatency: Array<number> = []
+  const errorSamples: Array<string> = []
+  let errors = 0
+  let recordsPushed = 0
+  let recordsPulled = 0
+  let clientGaps = 0
+  /** Per store: event id → acknowledged sequence and text digest. */
+  const acknowledged = new Map<string, Map<string, { readonly seq: number; readonly digest: string }>>()
+  for (const storeId of owners.keys()) acknowledged.set(storeId, new Map())
+  const fail = (what: string) => {
+    errors++
+    if (errorSamples.length < 5) errorSamples.push(what)
+  }
+  const timedCall = async (latencies: Array<number>, method: string, route: string, token: string, body?: unknown) => {
+    const start = performance.now()
+    try {
+      const answer = await call(base, method, route, { token, ...(body === undefined ? {} : { body }) })
+      latencies.push(performance.now() - start)
+      return answer
+    } catch (error) {
+      latencies.push(performance.now() - start)
+      return { status: 0, body: String(error) }
+    }
+  }
+
+  const started = performance.now()
+  const deadline = Date.now() + seconds * 1000
+  await Promise.all(users.map(async (u) => {
+    const token = tokens.get(u.userId)!
+    const write = writer(u.storeId, u.userId, `${u.userId}-d1`)
+    const versions = new Array<number>(OWN_AGGREGATES).fill(0)
+    const acks = acknowledged.get(u.storeId)!
+    const route = `/v1/stores/${u.storeId}/records`
+    let cursor = 0
+    let turn = 0
+    while (Date.now() < deadline) {
+      const batch = Array.from({ length: PUSH_SIZE }, () => {
+        const a = turn++ % OWN_AGGREGATES
+        const version = (versions[a] ?? 0) + 1
+        versions[a] = version
+        return write(`${u.userId}-g${a}`, version)
+      })
+      let pushed = false
+      // A failed push is retried with the same bytes (idempotent: a stored record is acknowledged as a duplicate).
+      for (let attempt = 0; attempt < PUSH_ATTEMPTS && !pushed; attempt++) {
+        const answer = await timedCall(pushLatency, "POST", route, token, { records: batch.map((r) => r.text) })
+        if (answer.status !== 200) {
+          fail(`push ${u.userId}: HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`)
+          continue
+        }
+        const results = (answer.body as PushAnswer).results
+        results.forEach((r, k) => acks.set(r.eventId, { seq: r.globalSequence, digest: digest(batch[k]!.text) }))
+        recordsPushed += results.length
+        pushed = true
+      }
+      if (!pushed) return // this client stops: its next versions would conflict; the failures are counted
+      const answer = await timedCall(pullLatency, "GET", `${route}?after=${cursor}&limit=${BATCH}`, token)
+      if (answer.status !== 200) {
+        fail(`pull ${u.userId}: HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`)
+        continue
+      }
+      const page = answer.body as PullAnswer
+      page.records.forEach((r, k) => {
+        if (r.globalSequence !== cursor + k + 1) clientGaps++
+      })
+      recordsPulled += page.records.length
+      if (page.records.length > 0) cursor = page.records[page.records.length - 1]!.globalSequence
+    }
+  }))
+  const elapsed = (performance.now() - started) / 1000
+
+  // Verification: everything each store holds, read back by its owner.
+  let stored = 0
+  let lost = 0
+  let duplicated = 0
+  let wrongSequence = 0
+  let altered = 0
+  let unacknowledged = 0
+  let sequenceGaps = 0
+  let versionGaps = 0
+  for (const [storeId, owner] of owners) {
+    const acks = acknowledged.get(storeId)!
+    const seen = new Set<string>()
+    const versions = new Map<string, number>()
+    let after = 0
+    for (;;) {
+      const answer = await patiently(base, "GET", `/v1/stores/${storeId}/records?after=${after}&limit=${BATCH}`, tokens.get(owner)!)
+      const page = expectStatus("verification pull", answer) as PullAnswer
+      for (const r of page.records) {
+        stored++
+        if (r.globalSequence !== after + 1) sequenceGaps++
+        after = r.globalSequence
+        const record = JSON.parse(r.recordJson) as { eventId: string; aggregateId: string; version: number }
+        if (seen.has(record.eventId)) duplicated++
+        seen.add(record.eventId)
+        const v = versions.get(record.aggregateId) ?? 0
+        if (record.version !== v + 1) versionGaps++
+        versions.set(record.aggregateId, record.version)
+        const ack = acks.get(record.eventId)
+        if (ack === undefined) unacknowledged++
+        else {
+          if (ack.seq !== r.globalSequence) wrongSequence++
+          if (ack.digest !== digest(r.recordJson)) altered++
+        }
+      }
+      if (!page.hasMore) break
+    }
+    for (const eventId of acks.keys()) if (!seen.has(eventId)) lost++
+  }
+  return {
+    seconds: elapsed,
+    push: pushLatency.sort((a, b) => a - b),
+    pull: pullLatency.sort((a, b) => a - b),
+    errors,
+    errorSamples,
+    recordsPushed,
+    acknowledged: [...acknowledged.values()].reduce((sum, m) => sum + m.size, 0),
+    recordsPulled,
+    clientGaps,
+    stored,
+    lost,
+    duplicated,
+    wrongSequence,
+    altered,
+    unacknowledged,
+    sequenceGaps,
+    versionGaps
+  }
+}
+
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
+
+export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Row>> => {
+  const n = options.quick ? 10_000 : 100_000
+  const clients = 200
+  const seconds = options.quick ? 10 : 60
+  buildServer()
+  const log = buildLog(n)
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cipherlog-bench-server-"))
+  const drops: Array<() => Promise<unknown>> = []
+  const servers: Array<Server> = []
+  const pushTitle = `Push ${n.toLocaleString("en")} records of 1 KiB over HTTP on loopback, batches of ${BATCH}, one client (vs raw inserts, same schema)`
+  const pullTitle = `Pull ${n.toLocaleString("en")} records over HTTP on loopback, pages of ${BATCH}, one client (vs raw paged SELECT)`
+  const loadTitle =
+    `Load: ${clients} clients (users) on ${LOAD_STORES} stores, each pushing ${PUSH_SIZE} records then pulling from its cursor, ${seconds} s ` +
+    `(per-IP limit raised, per-user limits default)`
+  const rates: Array<Row> = []
+  const loads: Array<Row> = []
+  const rate = (title: string, name: string, seconds: number, base?: number, min?: number) => {
+    const opsPerSec = n / seconds
+    const ratio = base === undefined ? 1 : opsPerSec / base
+    rates.push({
+      title, name, opsPerSec, msPerOp: (seconds * 1000) / n, ratio,
+      ...(min === undefined ? {} : { target: `≥ ${min}×`, pass: ratio >= min })
+    })
+    return opsPerSec
+  }
+  try {
+    const stores: ReadonlyArray<{
+      readonly label: string
+      readonly raw: string
+      readonly baseline: () => Promise<Rates>
+      readonly env: () => Promise<Record<string, string>>
+    }> = [
+      {
+        label: "SQLite",
+        raw: "better-sqlite3 INSERT, tx of 1000",
+        baseline: () => rawSqlite(path.join(dir, "raw.db"), log),
+        env: async () => ({ DATA_DIR: path.join(dir, "server") })
+      },
+      {
+        label: "PostgreSQL",
+        raw: "pg multi-row INSERT of 1000",
+        baseline: async () => {
+          const db = await freshDatabase("raw")
+          drops.push(db.drop)
+          return rawPostgres(db.url, log)
+        },
+        env: async () => {
+          const db = await freshDatabase("server")
+          drops.push(db.drop)
+          return { DATABASE_URL: db.url }
+        }
+      }
+    ]
+    for (const store of stores) {
+      const raw = await store.baseline()
+      const server = await startServer({ ...serverEnv, ...(await store.env()) })
+      servers.push(server)
+      const measured = await throughServer(server, log).catch((error: unknown) => {
+        throw new Error(`${String(error)}\nserver output:\n${server.output()}`)
+      })
+      const rawPush = rate(pushTitle, `${store.label}: raw ${store.raw}`, raw.pushSeconds)
+      rate(pushTitle, `${store.label}: server push (HTTP)`, measured.pushSeconds, rawPush, 0.3)
+      const rawPull = rate(pullTitle, `${store.label}: raw SELECT … LIMIT 1000, paged`, raw.pullSeconds)
+      rate(pullTitle, `${store.label}: server pull (HTTP, JSON parsed)`, measured.pullSeconds, rawPull, 0.5)
+
+      const l = await load(server, clients, seconds, store.label.toLowerCase())
+      const all = [...l.push, ...l.pull].sort((a, b) => a - b)
+      const requests = all.length
+      const perSec = requests / l.seconds
+      const latency = (xs: ReadonlyArray<number>) => `p50 ${ms(percentile(xs, 0.5))} ms, p99 ${ms(percentile(xs, 0.99))} ms`
+      loads.push(
+        {
+          title: loadTitle, name: `${store.label}: all requests (${requests.toLocaleString("en")})`, opsPerSec: perSec, msPerOp: 1000 / perSec, ratio: 1,
+          note: `${latency(all)}, max ${ms(all[all.length - 1] ?? Number.NaN)} ms, ${l.errors} errors`
+        },
+        {
+          title: loadTitle, name: `${store.label}: push (${PUSH_SIZE} records each)`, opsPerSec: l.push.length / l.seconds, msPerOp: (l.seconds * 1000) / l.push.length,
+          ratio: 1, note: `${latency(l.push)}; ${Math.round(l.recordsPushed / l.seconds).toLocaleString("en")} records/s`
+        },
+        {
+          title: loadTitle, name: `${store.label}: pull (from cursor, ≤ ${BATCH})`, opsPerSec: l.pull.length / l.seconds, msPerOp: (l.seconds * 1000) / l.pull.length,
+          ratio: 1, note: `${latency(l.pull)}; ${Math.round(l.recordsPulled / l.seconds).toLocaleString("en")} records/s`
+        },
+        {
+          title: loadTitle, name: `${store.label}: verified ${l.stored.toLocaleString("en")} stored records`, opsPerSec: l.recordsPushed / l.seconds,
+          msPerOp: (l.seconds * 1000) / Math.max(1, l.recordsPushed), ratio: 1,
+          note: `${l.errors} errors, ${l.lost} lost, ${l.duplicated} duplicated, ${l.wrongSequence} with another sequence, ${l.altered} altered, ` +
+            `${l.unacknowledged} unacknowledged, ${l.sequenceGaps} sequence gaps, ${l.versionGaps} version gaps, ${l.clientGaps} cursor gaps seen by clients`,
+          target: "0 errors, 0 lost/duplicated, gapless 1..N",
+          pass: l.errors === 0 && l.lost === 0 && l.duplicated === 0 && l.wrongSequence === 0 && l.altered === 0 && l.unacknowledged === 0 &&
+            l.sequenceGaps === 0 && l.versionGaps === 0 && l.clientGaps === 0 && l.stored === l.acknowledged
+        }
+      )
+      if (l.errorSamples.length > 0) process.stderr.write(`${store.label} load errors (first ${l.errorSamples.length}):\n  ${l.errorSamples.join("\n  ")}\n`)
+      await server.stop()
+    }
+  } finally {
+    for (const server of servers) await server.stop()
+    for (const drop of drops) await drop().catch((error: unknown) => process.stderr.write(`dropping a bench database failed: ${String(error)}\n`))
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  return [...rates.filter((r) => r.title === pushTitle), ...rates.filter((r) => r.title === pullTitle), ...loads]
+}
