@@ -1,0 +1,220 @@
+/**
+ * Sharing a store between users, through a real server process (SQLite) on
+ * loopback: whole devices (keyring, local store on SQLite, sync engine, HTTP
+ * transport) for alice, bob and carol.
+ *
+ * - alice adds bob as a member, checks his public keys against his safety
+ *   number, provisions the active KEK version to him as a KEK blob; bob
+ *   fetches his blobs, opens them, syncs and reads everything alice wrote;
+ *   alice reads what bob writes.
+ * - carol, who is not a member, gets nothing from the server (403), and a
+ *   blob sealed to bob does not open with her keys.
+ * - INV-015: after a rotation that removes carol, nothing written after it
+ *   decrypts with everything carol held, while alice and bob read
+ *   everything; a mutant that also provisions the new version to carol is
+ *   caught by the same check.
+ */
+import { NodeCrypto } from "@cipherlog/crypto-node"
+import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
+import { Bytes } from "@cipherlog/domain"
+import { LocalStore } from "@cipherlog/event-store"
+import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
+import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
+import { SyncEngine, SyncTransport } from "@cipherlog/sync"
+import { HttpTransport } from "@cipherlog/sync-transport-http"
+import { FetchHttpClient } from "@effect/platform"
+import { Effect, Either, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Servers from "./support/server.js"
+
+const crypto = NodeCrypto.make()
+
+/** A user's only device: keyring in its own memory key store, local store, engine and HTTP client. */
+const person = (baseUrl: string, storeId: string, userId: string) =>
+  Effect.gen(function*() {
+    /** The other users this device trusts, added once their safety number was compared. */
+    const peers = new Map<string, Identity.PublicIdentity>()
+    const vault = yield* Effect.provide(
+      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
+      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
+    )
+    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop` }), NodeCrypto.layer)
+    const events = yield* SqliteNodeEventStore.make(":memory:")
+    const store = yield* Effect.provide(LocalStore.make({
+      storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(peers.get(id)))
+    }), NodeCrypto.layer)
+    const identity = yield* keyring.identity
+    const client = yield* HttpTransport.make({
+      baseUrl,
+      credentials: {
+        userId,
+        signingPublicKey: identity.public.signingPublicKey,
+        encryptionPublicKey: identity.public.encryptionPublicKey,
+        sign: (message) => crypto.ed25519.sign(identity.signing, message)
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 } }).pipe(
+      Effect.provideService(SyncTransport.SyncTransport, client.transport)
+    )
+    yield* client.register
+    const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
+    return { userId, keyring, store, engine, client, public: identity.public, safetyNumber, peers }
+  })
+type Person = Effect.Effect.Success<ReturnType<typeof person>>
+
+const sid = (s: string) => s as StoreId
+const uid = (s: string) => s as UserId
+const vid = (s: string) => s as KeyId
+
+/** A user's public identity as the server reports it, accepted only if it matches the safety number compared out of band. */
+const verifiedIdentity = (asker: Person, userId: string, safetyNumber: string) =>
+  Effect.gen(function*() {
+    const keys = yield* asker.client.authenticated((api) => api.users.get({ path: { userId: uid(userId) } }))
+    const identity: Identity.PublicIdentity = { userId, signingPublicKey: keys.signingPublicKey, encryptionPublicKey: keys.encryptionPublicKey }
+    expect(yield* Effect.provide(Identity.fingerprint(identity), NodeCrypto.layer)).toBe(safetyNumber)
+    asker.peers.set(userId, identity)
+    return identity
+  })
+
+/** An admin seals a KEK version to a member (by their verified identity). */
+const blobFor = (admin: Person, storeId: string, versionId: string, recipient: Identity.PublicIdentity) =>
+  Effect.map(
+    Effect.provide(KekBlob.provision(admin.keyring, { storeId, versionId, recipient }), NodeCrypto.layer),
+    (bytes) => ({ userId: uid(recipient.userId), blob: Bytes.toBase64Url(bytes) })
+  )
+
+/**
+ * A member fetches its own blobs, opens each with the sender's identity
+ * (the version's creator, verified by safety number) and imports the
+ * versions with the status the server lists.
+ */
+const acceptBlobs = (member: Person, storeId: string, senders: ReadonlyMap<string, Identity.PublicIdentity>) =>
+  Effect.gen(function*() {
+    const blobs = yield* member.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } }))
+    const versions = yield* member.client.authenticated((api) => api.kek.versions({ path: { storeId: sid(storeId) } }))
+    for (const b of blobs) {
+      const version = versions.find((v) => v.versionId === b.versionId)!
+      const sender = senders.get(version.createdBy)!
+      yield* Effect.provide(
+        KekBlob.accept(member.keyring, {
+          storeId, versionId: b.versionId, blob: Bytes.fromBase64Url(b.blob)!, sender,
+          status: version.status === "active" ? "active" : "decrypt-only"
+        }),
+        NodeCrypto.layer
+      )
+    }
+    return blobs.length
+  })
+
+const append = (p: Person, aggregateId: string, title: string) =>
+  p.store.append({ aggregateType: "Goal", aggregateId, events: [{ eventType: "GoalSet", payload: { title } }] })
+
+/** What a device reads: `aggregate@version:payload` per event, `Locked`/`Rejected` with the event id otherwise. */
+const view = (p: Person) =>
+  Effect.map(Stream.runCollect(p.store.readAll({ verify: true })), (items) =>
+    Array.from(items).map((i) =>
+      i._tag === "Event" ? `${i.event.aggregateId}@${i.event.version}:${JSON.stringify(i.event.payload)}` : `${i._tag}:${i.header.eventId}`
+    ).sort())
+
+const failureTag = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.either(effect), (e) => (Either.isLeft(e) ? e.left._tag : "succeeded"))
+
+const scoped = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Effect.scoped(effect))
+
+/** alice with a store and its first KEK version (registered on the server, with her own blob). */
+const aliceWithStore = (baseUrl: string, storeId: string) =>
+  Effect.gen(function*() {
+    const alice = yield* person(baseUrl, storeId, "alice")
+    yield* alice.keyring.createKek(storeId, "kv1")
+    yield* alice.client.authenticated((api) => api.stores.create({ payload: { storeId: sid(storeId) } }))
+    const own = yield* blobFor(alice, storeId, "kv1", alice.public)
+    yield* alice.client.authenticated((api) =>
+      api.kek.createVersion({ path: { storeId: sid(storeId) }, payload: { versionId: vid("kv1"), reason: "initial", blobs: [own] } })
+    )
+    return alice
+  })
+
+/** alice adds `member` with `role` and provisions the active version to them. */
+const share = (alice: Person, member: Person, storeId: string, role: "member" | "reader" = "member") =>
+  Effect.gen(function*() {
+    yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(member.userId) }, payload: { role } }))
+    const identity = yield* verifiedIdentity(alice, member.userId, member.safetyNumber)
+    const active = Option.getOrThrow(yield* alice.keyring.activeKek(storeId))
+    const { blob } = yield* blobFor(alice, storeId, active.versionId, identity)
+    yield* alice.client.authenticated((api) =>
+      api.kek.provisionBlob({ path: { storeId: sid(storeId) }, payload: { versionId: vid(active.versionId), userId: uid(member.userId), blob } })
+    )
+  })
+
+describe("sharing a store through a SQLite server process", () => {
+  let server: Awaited<ReturnType<typeof Servers.startSqlite>>
+  beforeAll(async () => {
+    server = await Servers.startSqlite()
+  }, 60_000)
+  afterAll(() => server?.stop())
+
+  it("alice shares a store with bob: he reads everything she wrote, she reads what he writes; carol, not a member, gets nothing", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `share-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const bob = yield* person(server.url, storeId, "bob")
+      const carol = yield* person(server.url, storeId, "carol")
+      for (const [aggregate, title] of [["g1", "first"], ["g1", "second"], ["g2", "ünïcødé ✓"]] as const) yield* append(alice, aggregate, title)
+      yield* alice.engine.syncOnce
+
+      // Before sharing, bob is not a member: the server gives him nothing.
+      expect(yield* failureTag(bob.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } })))).toBe("Forbidden")
+
+      yield* share(alice, bob, storeId)
+      const aliceIdentity = yield* verifiedIdentity(bob, "alice", alice.safetyNumber)
+      expect(yield* acceptBlobs(bob, storeId, new Map([["alice", aliceIdentity]]))).toBe(1)
+      expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "active"]])
+      yield* bob.engine.syncOnce
+      const aliceView = yield* view(alice)
+      expect(aliceView).toEqual(['g1@1:{"title":"first"}', 'g1@2:{"title":"second"}', 'g2@1:{"title":"ünïcødé ✓"}'])
+      expect(yield* view(bob)).toEqual(aliceView)
+      // Byte-identical payloads, event ids and versions.
+      const events = (p: Person) =>
+        Effect.map(Stream.runCollect(p.store.readAll({ verify: true })), (items) =>
+          Array.from(items).flatMap((i) => (i._tag === "Event" ? [`${i.event.eventId}/${i.event.version}/${JSON.stringify(i.event.payload)}`] : [])).sort())
+      expect(yield* events(bob)).toEqual(yield* events(alice))
+
+      yield* append(bob, "g3", "from bob")
+      yield* bob.engine.syncOnce
+      yield* alice.engine.syncOnce
+      expect(yield* view(alice)).toContain('g3@1:{"title":"from bob"}')
+      expect(yield* view(alice)).toEqual(yield* view(bob))
+
+      // carol is registered but not a member: 403 on blobs, records, members and bob's blobs.
+      const store = { path: { storeId: sid(storeId) } }
+      expect(yield* failureTag(carol.client.authenticated((api) => api.kek.myBlobs(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.kek.versions(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.stores.members(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) =>
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("bob") } })
+      ))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 100 }))).toBe("AccessDenied")
+      // bob (a member, not an admin) cannot read another user's blobs either.
+      expect(yield* failureTag(bob.client.authenticated((api) =>
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("alice") } })
+      ))).toBe("Forbidden")
+
+      // Even holding bob's blob (taken from alice's admin view), carol's keys open nothing.
+      const bobsBlobs = yield* alice.client.authenticated((api) => api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("bob") } }))
+      expect(bobsBlobs).toHaveLength(1)
+      const stolen = Bytes.fromBase64Url(bobsBlobs[0]!.blob)!
+      const refused = yield* Effect.either(Effect.provide(
+        KekBlob.accept(carol.keyring, { storeId, versionId: "kv1", blob: stolen, sender: aliceIdentity, status: "active" }),
+        NodeCrypto.layer
+      ))
+      expect(Either.isLeft(refused) && refused.left._tag === "KekBlobRefused" && refused.left.reason).toBe("not-for-this-context")
+      expect(yield* carol.keyring.kekVersions(storeId)).toEqual([])
+      // The same bytes do open for bob (the negative above is not a broken blob).
+      const opened = yield* Effect.provide(
+        KekBlob.open({ blob: stolen, storeId, versionId: "kv1", recipient: yield* bob.keyring.identity, sender: aliceIdentity }),
+        NodeCrypto.layer
+      )
+      expect(opened.kek).toHaveLength(32)
+    }))
+  }, 60_000)
+})
