@@ -124,7 +124,7 @@ const scoped = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPro
 /** alice with a store and its first KEK version (registered on the server, with her own blob). */
 const aliceWithStore = (baseUrl: string, storeId: string) =>
   Effect.gen(function*() {
-    const alice = yield* person(baseUrl, storeId, "alice")
+    const alice = yield* person(baseUrl, storeId, `alice-${storeId}`)
     yield* alice.keyring.createKek(storeId, "kv1")
     yield* alice.client.authenticated((api) => api.stores.create({ payload: { storeId: sid(storeId) } }))
     const own = yield* blobFor(alice, storeId, "kv1", alice.public)
@@ -146,6 +146,116 @@ const share = (alice: Person, member: Person, storeId: string, role: "member" | 
     )
   })
 
+/** Every record of the store, as a member reads it from the server (a removed member's copy of "everything"). */
+const wholeLog = (member: Person, storeId: string) =>
+  Effect.gen(function*() {
+    const records: Array<{ readonly recordJson: string; readonly globalSequence: number }> = []
+    for (;;) {
+      const page = yield* member.client.transport.pull(storeId, { after: records.length, limit: 500 })
+      records.push(...page.records.map((r) => ({ recordJson: r.recordJson, globalSequence: r.globalSequence })))
+      if (!page.hasMore) return records
+    }
+  })
+
+/** Every key a device holds for the store, as base64url: KEK versions and DEK epochs (with the epochs' KEK version). */
+const heldKeys = (p: Person, storeId: string) =>
+  Effect.gen(function*() {
+    const keys = new Map<string, string>()
+    for (const v of yield* p.keyring.kekVersions(storeId)) {
+      if (v.status !== "destroyed") keys.set(Bytes.toBase64Url(yield* p.keyring.exportKek(storeId, v.versionId)), `kek:${v.versionId}`)
+    }
+    for (const d of yield* p.keyring.deks(storeId)) {
+      for (const e of d.epochs) keys.set(Bytes.toBase64Url(e.key), `dek:${d.keyId}@${e.epoch}/${e.createdUnder}`)
+    }
+    return keys
+  })
+
+/**
+ * alice, bob and carol share a store and each write; alice removes carol
+ * (`mutant`: instead of a rotation that removes her, a new version sealed
+ * to everyone, then a plain removal — the bug INV-015 exists to catch);
+ * alice and bob write again. Returns what carol, with everything she held,
+ * can read of the writes after the removal, and what the others read.
+ */
+const removalScenario = (baseUrl: string, mutant: boolean) =>
+  Effect.gen(function*() {
+    const storeId = `rot-${mutant ? "m" : "r"}-${Date.now().toString(36)}`
+    const alice = yield* aliceWithStore(baseUrl, storeId)
+    const bob = yield* person(baseUrl, storeId, `bob-${storeId}`)
+    const carol = yield* person(baseUrl, storeId, `carol-${storeId}`)
+    const aliceIdentity = yield* verifiedIdentity(bob, alice.userId, alice.safetyNumber)
+    yield* verifiedIdentity(carol, alice.userId, alice.safetyNumber)
+    yield* verifiedIdentity(bob, carol.userId, carol.safetyNumber)
+    yield* verifiedIdentity(carol, bob.userId, bob.safetyNumber)
+    const senders = new Map([[alice.userId, aliceIdentity]])
+    yield* share(alice, bob, storeId)
+    yield* share(alice, carol, storeId)
+    for (const m of [bob, carol]) yield* acceptBlobs(m, storeId, senders)
+
+    yield* append(alice, "g1", "before 1")
+    yield* append(bob, "g2", "before 2")
+    yield* append(carol, "g3", "before 3")
+    for (let round = 0; round < 2; round++) for (const p of [alice, bob, carol]) yield* p.engine.syncOnce
+    const before = yield* view(alice)
+    expect(before).toHaveLength(3)
+    for (const p of [bob, carol]) expect(yield* view(p)).toEqual(before)
+
+    // The removal.
+    yield* alice.keyring.createKek(storeId, "kv2")
+    const remaining = [alice, bob]
+    const bobIdentity = yield* verifiedIdentity(alice, bob.userId, bob.safetyNumber)
+    const carolIdentity = yield* verifiedIdentity(alice, carol.userId, carol.safetyNumber)
+    const blobs = [yield* blobFor(alice, storeId, "kv2", alice.public), yield* blobFor(alice, storeId, "kv2", bobIdentity)]
+    const path = { storeId: sid(storeId) }
+    if (mutant) {
+      blobs.push(yield* blobFor(alice, storeId, "kv2", carolIdentity))
+      yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid("kv2"), reason: "rotation", blobs } }))
+      yield* acceptBlobs(carol, storeId, senders)
+      yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(carol.userId) } }))
+    } else {
+      const rotated = yield* alice.client.authenticated((api) =>
+        api.kek.rotate({ path, payload: { versionId: vid("kv2"), reason: "remove carol", removeUserIds: [uid(carol.userId)], blobs } })
+      )
+      expect(rotated.removedUserIds).toEqual([carol.userId])
+      expect(rotated.version.status).toBe("active")
+    }
+    yield* acceptBlobs(bob, storeId, senders)
+    expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
+    // carol is out: the server answers her with 403s.
+    expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 10 }))).toBe("AccessDenied")
+    expect(yield* failureTag(carol.client.authenticated((api) => api.kek.myBlobs({ path })))).toBe("Forbidden")
+
+    // Writes after the removal: on aggregates old (g1, g2, carol's g3) and new (g4).
+    yield* append(alice, "g1", "after 1")
+    yield* append(bob, "g2", "after 2")
+    yield* append(bob, "g3", "after 3")
+    yield* append(alice, "g4", "after 4")
+    for (let round = 0; round < 2; round++) for (const p of remaining) yield* p.engine.syncOnce
+    const after = yield* view(alice)
+
+    // Everything carol held: her keyring and her local store, plus every record of the log (as if leaked).
+    const leaked = yield* wholeLog(alice, storeId)
+    const cursor = yield* carol.store.eventStore.cursor(storeId)
+    yield* carol.store.ingest(leaked.filter((r) => r.globalSequence > cursor))
+    yield* carol.store.retryParked
+    const carolReads = yield* view(carol)
+    const newLines = after.filter((l) => !before.includes(l))
+    const carolKeys = yield* heldKeys(carol, storeId)
+    const keysOfNewWrites = new Map<string, string>()
+    for (const p of remaining) {
+      for (const [key, name] of yield* heldKeys(p, storeId)) if (name === "kek:kv2" || name.endsWith("/kv2")) keysOfNewWrites.set(key, name)
+    }
+    return {
+      before, after, newLines,
+      remainingViews: yield* Effect.forEach(remaining, view),
+      carolReadsNew: newLines.filter((l) => carolReads.includes(l)),
+      carolReadsOld: before.filter((l) => carolReads.includes(l)),
+      carolLocked: carolReads.filter((l) => l.startsWith("Locked:")).length,
+      carolHoldsNewKeys: [...keysOfNewWrites.keys()].filter((k) => carolKeys.has(k)).map((k) => keysOfNewWrites.get(k)!),
+      newKeys: keysOfNewWrites.size
+    }
+  })
+
 describe("sharing a store through a SQLite server process", () => {
   let server: Awaited<ReturnType<typeof Servers.startSqlite>>
   beforeAll(async () => {
@@ -157,8 +267,8 @@ describe("sharing a store through a SQLite server process", () => {
     await scoped(Effect.gen(function*() {
       const storeId = `share-${Date.now().toString(36)}`
       const alice = yield* aliceWithStore(server.url, storeId)
-      const bob = yield* person(server.url, storeId, "bob")
-      const carol = yield* person(server.url, storeId, "carol")
+      const bob = yield* person(server.url, storeId, `bob-${storeId}`)
+      const carol = yield* person(server.url, storeId, `carol-${storeId}`)
       for (const [aggregate, title] of [["g1", "first"], ["g1", "second"], ["g2", "ünïcødé ✓"]] as const) yield* append(alice, aggregate, title)
       yield* alice.engine.syncOnce
 
@@ -166,8 +276,8 @@ describe("sharing a store through a SQLite server process", () => {
       expect(yield* failureTag(bob.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } })))).toBe("Forbidden")
 
       yield* share(alice, bob, storeId)
-      const aliceIdentity = yield* verifiedIdentity(bob, "alice", alice.safetyNumber)
-      expect(yield* acceptBlobs(bob, storeId, new Map([["alice", aliceIdentity]]))).toBe(1)
+      const aliceIdentity = yield* verifiedIdentity(bob, alice.userId, alice.safetyNumber)
+      expect(yield* acceptBlobs(bob, storeId, new Map([[alice.userId, aliceIdentity]]))).toBe(1)
       expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "active"]])
       yield* bob.engine.syncOnce
       const aliceView = yield* view(alice)
@@ -191,16 +301,16 @@ describe("sharing a store through a SQLite server process", () => {
       expect(yield* failureTag(carol.client.authenticated((api) => api.kek.versions(store)))).toBe("Forbidden")
       expect(yield* failureTag(carol.client.authenticated((api) => api.stores.members(store)))).toBe("Forbidden")
       expect(yield* failureTag(carol.client.authenticated((api) =>
-        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("bob") } })
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(bob.userId) } })
       ))).toBe("Forbidden")
       expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 100 }))).toBe("AccessDenied")
       // bob (a member, not an admin) cannot read another user's blobs either.
       expect(yield* failureTag(bob.client.authenticated((api) =>
-        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("alice") } })
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(alice.userId) } })
       ))).toBe("Forbidden")
 
       // Even holding bob's blob (taken from alice's admin view), carol's keys open nothing.
-      const bobsBlobs = yield* alice.client.authenticated((api) => api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid("bob") } }))
+      const bobsBlobs = yield* alice.client.authenticated((api) => api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(bob.userId) } }))
       expect(bobsBlobs).toHaveLength(1)
       const stolen = Bytes.fromBase64Url(bobsBlobs[0]!.blob)!
       const refused = yield* Effect.either(Effect.provide(
@@ -216,5 +326,25 @@ describe("sharing a store through a SQLite server process", () => {
       )
       expect(opened.kek).toHaveLength(32)
     }))
+  }, 60_000)
+  it("INV-015 after a rotation that removes carol, nothing written after it decrypts with everything she held; alice and bob read everything", async () => {
+    const r = await scoped(removalScenario(server.url, false))
+    expect(r.newLines).toEqual(['g1@2:{"title":"after 1"}', 'g2@2:{"title":"after 2"}', 'g3@2:{"title":"after 3"}', 'g4@1:{"title":"after 4"}'])
+    // The remaining members read everything, old and new (INV-009).
+    for (const v of r.remainingViews) expect(v).toEqual(r.after)
+    expect(r.after).toHaveLength(7)
+    // carol: the old events still open (her trust and keys work), none of the new ones do.
+    expect(r.carolReadsOld).toEqual(r.before)
+    expect(r.carolReadsNew).toEqual([])
+    expect(r.carolLocked).toBe(4)
+    // Not one key that protects the new writes (kv2, and every DEK epoch created under it) is among hers.
+    expect(r.newKeys).toBeGreaterThanOrEqual(5)
+    expect(r.carolHoldsNewKeys).toEqual([])
+  }, 60_000)
+
+  it("INV-015 mutant: a new version also sealed to carol before her removal is caught by the same checks", async () => {
+    const r = await scoped(removalScenario(server.url, true))
+    expect(r.carolReadsNew).toEqual(r.newLines)
+    expect(r.carolHoldsNewKeys).toContain("kek:kv2")
   }, 60_000)
 })
