@@ -13,6 +13,8 @@
  *   decrypts with everything carol held, while alice and bob read
  *   everything; a mutant that also provisions the new version to carol is
  *   caught by the same check.
+ * - INV-015/INV-009 over random membership histories (additions, removals
+ *   by rotation, re-additions, writes) of four users, with the same mutant.
  */
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
@@ -23,7 +25,7 @@ import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
 import { SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { HttpTransport } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient } from "@effect/platform"
-import { Effect, Either, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { Effect, Either, FastCheck as fc, Layer, Option, Redacted, type Scope, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Servers from "./support/server.js"
 
@@ -256,6 +258,124 @@ const removalScenario = (baseUrl: string, mutant: boolean) =>
     }
   })
 
+type HistoryStep = { readonly op: "add" | "remove"; readonly user: number } | { readonly op: "write"; readonly user: number }
+
+/**
+ * A random membership history on a fresh store: alice (the admin) adds and
+ * removes bob, carol and dave (a removal is a rotation: a new KEK version
+ * sealed to the remaining members only; an addition provisions every
+ * version alice holds), and members write. At the end the members sync and
+ * everyone else takes every record of the log as if leaked. Returns each
+ * every violation: a current member that cannot read an event (INV-009),
+ * or a user who reads an event written under a KEK version created after
+ * their last membership ended (INV-015). (A removed member may or may not
+ * read what came before their removal: that depends on whether they fetched
+ * their blobs while they were a member.)
+ * `mutant`: a removal also seals the new version to the removed user.
+ */
+const membershipHistory = (baseUrl: string, steps: ReadonlyArray<HistoryStep>, tag: string, mutant = false) =>
+  Effect.gen(function*() {
+    const storeId = `hist-${tag}`
+    const alice = yield* aliceWithStore(baseUrl, storeId)
+    const others = [
+      yield* person(baseUrl, storeId, `bob-${tag}`),
+      yield* person(baseUrl, storeId, `carol-${tag}`),
+      yield* person(baseUrl, storeId, `dave-${tag}`)
+    ]
+    const everyone = [alice, ...others]
+    for (const a of everyone) for (const b of everyone) if (a !== b) yield* verifiedIdentity(a, b.userId, b.safetyNumber)
+    const senders = new Map([[alice.userId, others[0]!.peers.get(alice.userId)!]]) // alice as her members verified her
+    const path = { storeId: sid(storeId) }
+    /** Membership intervals [from, until) in steps, per user (alice: always). */
+    const intervals = new Map<string, Array<[number, number]>>(others.map((p) => [p.userId, []]))
+    const isMember = (p: Person) => p === alice || intervals.get(p.userId)!.some(([, until]) => until === Infinity)
+    const versionCreatedAt = new Map<string, number>([["kv1", 0]])
+    let active = "kv1"
+    const written: Array<{ readonly title: string; readonly version: string }> = []
+    for (const [i, step] of steps.entries()) {
+      const at = i + 1
+      if (step.op === "add") {
+        const p = others[step.user]!
+        if (isMember(p)) continue
+        yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(p.userId) }, payload: { role: "member" } }))
+        for (const v of yield* alice.keyring.kekVersions(storeId)) {
+          const { blob } = yield* blobFor(alice, storeId, v.versionId, alice.peers.get(p.userId)!)
+          yield* alice.client.authenticated((api) => api.kek.provisionBlob({ path, payload: { versionId: vid(v.versionId), userId: uid(p.userId), blob } }))
+        }
+        intervals.get(p.userId)!.push([at, Infinity])
+      } else if (step.op === "remove") {
+        const p = others[step.user]!
+        if (!isMember(p)) continue
+        active = `kv${versionCreatedAt.size + 1}`
+        versionCreatedAt.set(active, at)
+        yield* alice.keyring.createKek(storeId, active)
+        const stay = everyone.filter((q) => q !== p && isMember(q))
+        const blobs = yield* Effect.forEach(stay, (q) => blobFor(alice, storeId, active, q === alice ? alice.public : alice.peers.get(q.userId)!))
+        if (mutant) {
+          blobs.push(yield* blobFor(alice, storeId, active, alice.peers.get(p.userId)!))
+          yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid(active), reason: "rotation", blobs } }))
+          yield* acceptBlobs(p, storeId, senders)
+          yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(p.userId) } }))
+        } else {
+          yield* alice.client.authenticated((api) =>
+            api.kek.rotate({ path, payload: { versionId: vid(active), reason: "removal", removeUserIds: [uid(p.userId)], blobs } })
+          )
+        }
+        const open = intervals.get(p.userId)!.find(([, until]) => until === Infinity)!
+        open[1] = at
+      } else {
+        const p = everyone[step.user]!
+        if (!isMember(p)) continue
+        if (p !== alice) yield* acceptBlobs(p, storeId, senders)
+        const title = `e${written.length}`
+        yield* append(p, `${p.userId.split("-")[0]}-agg`, title)
+        yield* p.engine.syncOnce
+        written.push({ title, version: active })
+      }
+    }
+    // Members sync; everyone else gets every record of the log.
+    const leaked = yield* wholeLog(alice, storeId)
+    for (let round = 0; round < 2; round++) {
+      for (const p of everyone) {
+        if (!isMember(p)) continue
+        if (p !== alice) yield* acceptBlobs(p, storeId, senders)
+        yield* p.engine.syncOnce
+        yield* p.store.retryParked
+      }
+    }
+    for (const p of everyone) {
+      if (isMember(p)) continue
+      const cursor = yield* p.store.eventStore.cursor(storeId)
+      yield* p.store.ingest(leaked.filter((r) => r.globalSequence > cursor))
+      yield* p.store.retryParked
+    }
+    const violations: Array<string> = []
+    for (const p of everyone) {
+      const lines = yield* view(p)
+      const readable = new Set(lines.flatMap((l) => {
+        const m = /:\{"title":"(e\d+)"\}$/.exec(l)
+        return m ? [m[1]!] : []
+      }))
+      for (const w of written) {
+        const name = `${p.userId.split("-")[0]} ${readable.has(w.title) ? "reads" : "cannot read"} ${w.title} (${w.version})`
+        // INV-009: a current member reads everything.
+        if (isMember(p) && !readable.has(w.title)) violations.push(name)
+        // INV-015: nobody reads what was written under a version created after their last membership ended.
+        const receivedVersion = p === alice || intervals.get(p.userId)!.some(([, until]) => until > versionCreatedAt.get(w.version)!)
+        if (!receivedVersion && readable.has(w.title)) violations.push(name)
+      }
+    }
+    return { violations, written: written.length }
+  })
+
+const historyArb: fc.Arbitrary<ReadonlyArray<HistoryStep>> = fc.array(
+  fc.oneof(
+    fc.record({ op: fc.constantFrom("add" as const, "remove" as const), user: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ op: fc.constant("write" as const), user: fc.integer({ min: 0, max: 3 }) })
+  ),
+  { minLength: 1, maxLength: 10 }
+)
+
 describe("sharing a store through a SQLite server process", () => {
   let server: Awaited<ReturnType<typeof Servers.startSqlite>>
   beforeAll(async () => {
@@ -346,5 +466,23 @@ describe("sharing a store through a SQLite server process", () => {
     const r = await scoped(removalScenario(server.url, true))
     expect(r.carolReadsNew).toEqual(r.newLines)
     expect(r.carolHoldsNewKeys).toContain("kek:kv2")
+  }, 60_000)
+  it("INV-015 INV-009 random membership histories: current members read every event; nobody reads an event under a KEK version created after their removal", async () => {
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(historyArb, async (steps) => {
+        const result = await scoped(membershipHistory(server.url, steps, `${Date.now().toString(36)}${run++}`))
+        expect(result.violations).toEqual([])
+      }),
+      { numRuns: 10, examples: [[[{ op: "add", user: 0 }, { op: "write", user: 1 }, { op: "remove", user: 0 }, { op: "write", user: 0 }, { op: "add", user: 0 }, { op: "write", user: 0 }]]] }
+    )
+  }, 180_000)
+
+  it("INV-015 mutant: with the new version also sealed to the removed member, the history check reports what they read", async () => {
+    const steps: ReadonlyArray<HistoryStep> = [{ op: "add", user: 0 }, { op: "add", user: 1 }, { op: "remove", user: 0 }, { op: "write", user: 0 }, { op: "write", user: 2 }]
+    const honest = await scoped(membershipHistory(server.url, steps, `h${Date.now().toString(36)}`))
+    expect(honest.violations).toEqual([])
+    const broken = await scoped(membershipHistory(server.url, steps, `m${Date.now().toString(36)}`, true))
+    expect(broken.violations).toEqual([expect.stringMatching(/^bob reads e0 \(kv2\)$/), expect.stringMatching(/^bob reads e1 \(kv2\)$/)])
   }, 60_000)
 })
