@@ -9,6 +9,7 @@
  *   alice reads what bob writes.
  * - carol, who is not a member, gets nothing from the server (403), and a
  *   blob sealed to bob does not open with her keys.
+ * - dave, a reader, reads everything; the server refuses his writes.
  * - INV-015: after a rotation that removes carol, nothing written after it
  *   decrypts with everything carol held, while alice and bob read
  *   everything; a mutant that also provisions the new version to carol is
@@ -447,6 +448,26 @@ describe("sharing a store through a SQLite server process", () => {
       expect(opened.kek).toHaveLength(32)
     }))
   }, 60_000)
+  it("a reader (role reader) provisioned with the KEK reads everything, and the server refuses what it writes", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `reader-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const dave = yield* person(server.url, storeId, `dave-${storeId}`)
+      yield* append(alice, "g1", "for everyone")
+      yield* alice.engine.syncOnce
+      yield* share(alice, dave, storeId, "reader")
+      yield* acceptBlobs(dave, storeId, new Map([[alice.userId, yield* verifiedIdentity(dave, alice.userId, alice.safetyNumber)]]))
+      yield* dave.engine.syncOnce
+      expect(yield* view(dave)).toEqual(['g1@1:{"title":"for everyone"}'])
+      yield* append(dave, "g2", "not allowed")
+      const pushed = yield* Effect.either(dave.engine.syncOnce)
+      expect(Either.isLeft(pushed) ? pushed.left._tag : "synced").toBe("AccessDenied")
+      expect((yield* dave.store.eventStore.counts(storeId)).pending).toBeGreaterThan(0) // kept, not lost
+      yield* alice.engine.syncOnce
+      expect(yield* view(alice)).toEqual(['g1@1:{"title":"for everyone"}'])
+    }))
+  }, 60_000)
+
   it("INV-015 after a rotation that removes carol, nothing written after it decrypts with everything she held; alice and bob read everything", async () => {
     const r = await scoped(removalScenario(server.url, false))
     expect(r.newLines).toEqual(['g1@2:{"title":"after 1"}', 'g2@2:{"title":"after 2"}', 'g3@2:{"title":"after 3"}', 'g4@1:{"title":"after 4"}'])
