@@ -23,6 +23,7 @@ import { Crypto, type SymmetricKey } from "@cipherlog/crypto"
 import {
   Aad,
   AggregateVersion,
+  Bytes,
   type Author,
   Dependency,
   AggregateId,
@@ -225,6 +226,15 @@ export const make = (input: {
   readonly storeId: string
   readonly eventStore: EventStore
   readonly keyring: Option.Option<Keyring.Keyring>
+  /**
+   * Other members' identities this device trusts: the genesis public
+   * identity of `userId`, as verified out of band (its safety number,
+   * `Identity.fingerprint`), or none. Their devices are accepted when a
+   * device record's certificate verifies along a rotation chain that starts
+   * from exactly this genesis. Without it, only the device's own user is
+   * trusted and other members' records stay parked.
+   */
+  readonly peers?: (userId: string) => Effect.Effect<Option.Option<Identity.PublicIdentity>>
 }): Effect.Effect<LocalStore, never, Crypto.Crypto> =>
   Effect.gen(function*() {
     const crypto = yield* Crypto.Crypto
@@ -248,14 +258,29 @@ export const make = (input: {
     })
     yield* Effect.orDie(registerOwn)
 
-    /** Which identities this device trusts: its own (more come with membership). */
-    const trustedIdentity = (userId: string) =>
+    const sameIdentity = (a: Identity.PublicIdentity, b: Identity.PublicIdentity) =>
+      a.userId === b.userId && Bytes.equalsPublic(a.signingPublicKey, b.signingPublicKey) &&
+      Bytes.equalsPublic(a.encryptionPublicKey, b.encryptionPublicKey)
+
+    /**
+     * Which identities this device trusts: its own, and the peers the host
+     * vouches for (`input.peers`), whose chain as claimed by a device record
+     * must start at the vouched genesis and verify.
+     */
+    const trustedIdentity = (enrolled: typeof DeviceEnrolled.Type) =>
       Effect.gen(function*() {
         if (Option.isNone(input.keyring)) return Option.none<Identity.ChainView>()
         const keyring = input.keyring.value
-        if (userId !== keyring.userId) return Option.none<Identity.ChainView>()
-        const identity = yield* keyring.identity
-        return Option.some(yield* provide(Identity.verifyChain(identity.genesis, identity.chain)).pipe(Effect.orDie))
+        const userId = enrolled.certificate.userId
+        if (userId === keyring.userId) {
+          const identity = yield* keyring.identity
+          return Option.some(yield* provide(Identity.verifyChain(identity.genesis, identity.chain)).pipe(Effect.orDie))
+        }
+        const vouched = input.peers ? yield* input.peers(userId) : Option.none<Identity.PublicIdentity>()
+        if (Option.isNone(vouched) || vouched.value.userId !== userId || !sameIdentity(vouched.value, enrolled.genesis)) {
+          return Option.none<Identity.ChainView>()
+        }
+        return Option.getRight(yield* Effect.either(provide(Identity.verifyChain(enrolled.genesis, enrolled.chain))))
       })
 
     /** KEK version ids of the store, cached (refreshed when a name is not found). */
@@ -340,7 +365,7 @@ export const make = (input: {
           if (e.aggregateType === system.device) {
             const enrolled = decodeDeviceEnrolled(systemPayload(item))
             if (Either.isLeft(enrolled)) continue
-            const trusted = yield* trustedIdentity(enrolled.right.certificate.userId)
+            const trusted = yield* trustedIdentity(enrolled.right)
             if (Option.isSome(trusted)) {
               const ok = yield* Effect.either(provide(Identity.verifyCertificate(trusted.value, enrolled.right.certificate)))
               if (Either.isRight(ok)) devices.set(enrolled.right.certificate.deviceId, { userId: enrolled.right.certificate.userId, publicKey: enrolled.right.certificate.devicePublicKey })

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Bytes } from "@cipherlog/domain"
 import { Chunk, Effect, Either, FastCheck as fc, Option, Stream } from "effect"
+import { Identity } from "@cipherlog/keys"
 import { type EventStore, LocalStore } from "../src/index.js"
 import { memoryEventStore } from "./sqlite.js"
-import { appendGoal, copyKeks, type Device, events, firstDevice, secondDevice, server, storeId, withLayers } from "./fixtures.js"
+import { appendGoal, copyKeks, type Device, events, firstDevice, otherUser, secondDevice, server, storeId, withLayers } from "./fixtures.js"
 
 const readAll = (device: Device, options?: { verify?: boolean }) =>
   Effect.map(Stream.runCollect(device.store.readAll(options)), Chunk.toReadonlyArray)
@@ -143,6 +144,29 @@ describe("LocalStore", () => {
       expect(retried.stillParked).toBe(0)
       expect(events(yield* readAll(b)).map((e) => e.payload)).toEqual([{ title: "secret plan" }])
       expect((yield* b.store.keyState).locked).toBe(false)
+    })))
+
+  it.effect("another user's records open only when the host vouches for that user's genesis identity (peers), not for a look-alike", () =>
+    withLayers(Effect.gen(function*() {
+      const alice = yield* firstDevice("alice", "a1")
+      const srv = server()
+      yield* appendGoal(alice, "g1", "shared plan")
+      yield* srv.push(alice)
+      const aliceGenesis = (yield* alice.keyring.identity).genesis
+      const lookalike = (yield* Effect.flatMap(Identity.generate("alice", 0), Identity.load)).public
+      const readers = {
+        nobody: yield* otherUser("bob", "b1"),
+        lookalike: yield* otherUser("bob", "b2", new Map([["alice", lookalike]])),
+        renamed: yield* otherUser("bob", "b3", new Map([["alice", { ...aliceGenesis, userId: "mallory" }], ["mallory", aliceGenesis]])),
+        alice: yield* otherUser("bob", "b4", new Map([["alice", aliceGenesis]]))
+      }
+      const seen: Record<string, ReadonlyArray<unknown>> = {}
+      for (const [name, bob] of Object.entries(readers)) {
+        yield* copyKeks(alice, bob.keyring) // every reader holds the store's KEK: only trust differs
+        yield* srv.pull(bob)
+        seen[name] = events(yield* readAll(bob, { verify: true })).map((e) => e.payload)
+      }
+      expect(seen).toEqual({ nobody: [], lookalike: [], renamed: [], alice: [{ title: "shared plan" }] })
     })))
 
   it.effect("a store without keys opens locked: it lists what it holds and which keys are missing, and decrypts nothing", () =>

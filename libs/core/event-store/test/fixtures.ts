@@ -43,11 +43,25 @@ export const copyKeks = (from: Device, to: Keyring.Keyring) =>
     }
   })
 
-export const deviceOn = (keyring: Keyring.Keyring) =>
+/** `peers`: the other users' identities this device trusts (see `LocalStore.make`). */
+export const deviceOn = (keyring: Keyring.Keyring, peers?: ReadonlyMap<string, Identity.PublicIdentity>) =>
   Effect.gen(function*() {
     const events = yield* memoryEventStore()
-    const store = yield* Effect.provide(LocalStore.make({ storeId, eventStore: events, keyring: Option.some(keyring) }), NodeCrypto.layer)
+    const store = yield* Effect.provide(
+      LocalStore.make({
+        storeId, eventStore: events, keyring: Option.some(keyring),
+        ...(peers ? { peers: (userId: string) => Effect.succeed(Option.fromNullable(peers.get(userId))) } : {})
+      }),
+      NodeCrypto.layer
+    )
     return { keyring, store, events }
+  })
+
+/** The first device of another user, without any KEK version, trusting `peers`. */
+export const otherUser = (userId: string, deviceId: string, peers?: ReadonlyMap<string, Identity.PublicIdentity>): Effect.Effect<Device, unknown, Scope.Scope> =>
+  Effect.gen(function*() {
+    const keyring = yield* Effect.provide(Keyring.initialize(yield* vault, { userId, deviceId }), NodeCrypto.layer)
+    return yield* deviceOn(keyring, peers)
   })
 
 /** A toy server: a global, gapless order of record texts with per-aggregate version checks. */

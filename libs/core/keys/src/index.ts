@@ -11,6 +11,8 @@ export * as Backup from "./Backup.js"
 /** @since 0.1.0 */
 export * as Identity from "./Identity.js"
 /** @since 0.1.0 */
+export * as KekBlob from "./KekBlob.js"
+/** @since 0.1.0 */
 export * as Keyring from "./Keyring.js"
 /** @since 0.1.0 */
 export * as KeyStore from "./KeyStore.js"

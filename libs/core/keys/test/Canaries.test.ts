@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Canary } from "@cipherlog/crypto-conformance"
 import { Bytes } from "@cipherlog/domain"
 import { Effect, Option, Redacted } from "effect"
-import { Backup, Identity, Keyring, Recovery, Vault } from "../src/index.js"
+import { Backup, Identity, KekBlob, Keyring, Recovery, Vault } from "../src/index.js"
 import { memory, passphrase, policy } from "./fixtures.js"
 
 const passCanary = "PASSPHRASE-CANARY-never-shown"
@@ -29,7 +29,16 @@ const failures = Effect.gen(function*() {
     yield* Effect.flip(keyring.dek("s1", { ...ref, epoch: 7 as typeof ref.epoch })),
     yield* Effect.flip(keyring.importGrant({ storeId: "s1", keyId: ref.id, aggregateType: "Goal", aggregateId: "g1", kekVersionId: "v1", epochs: [{ epoch: 0, key: new Uint8Array(32).fill(3), createdAt: 0, createdUnder: "v1" }] })),
     yield* Effect.flip(Recovery.normalize(Redacted.make(Redacted.value(phrase).split(" ").reverse().join(" ")))),
-    yield* Effect.flip(Recovery.open(yield* Recovery.derive(phrase, "s2"), (yield* Recovery.seal(yield* Recovery.derive(phrase, "s1"), "s1", identitySecrets)).material))
+    yield* Effect.flip(Recovery.open(yield* Recovery.derive(phrase, "s2"), (yield* Recovery.seal(yield* Recovery.derive(phrase, "s1"), "s1", identitySecrets)).material)),
+    // A KEK blob (sealed to this user by itself) opened for another store, and a truncated one.
+    ...(yield* Effect.gen(function*() {
+      const self = yield* keyring.identity
+      const blob = yield* KekBlob.provision(keyring, { storeId: "s1", versionId: "v1", recipient: self.public })
+      return [
+        yield* Effect.flip(KekBlob.open({ blob, storeId: "s2", versionId: "v1", recipient: self, sender: self.public })),
+        yield* Effect.flip(KekBlob.open({ blob: blob.slice(0, 90), storeId: "s1", versionId: "v1", recipient: self, sender: self.public }))
+      ]
+    }))
   ]
   return { errors, secrets: [passCanary, backupCanary, Redacted.value(phrase), dek, kek, contents.header ?? new Uint8Array(0)] }
 })
@@ -42,7 +51,7 @@ describe("key hierarchy errors", () => {
         expect(Canary.findLeak(error, secrets.slice(0, 5)), String(error)).toBeUndefined()
         expect((error as Error).message.length).toBeGreaterThan(20)
       }
-      expect(errors.length).toBe(9)
+      expect(errors.length).toBe(11)
     }).pipe(Effect.provide(memory().layer)))
 
   it("INV-016 mutant: an error that quoted the passphrase would be caught", () => {

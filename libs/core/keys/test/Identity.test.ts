@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import { Effect, Either, FastCheck as fc } from "effect"
@@ -88,5 +89,27 @@ describe("Identity", () => {
       expect(fa).toMatch(/^(\d{5} ){11}\d{5}$/)
       expect(yield* Identity.fingerprint(a.genesis)).toBe(fa)
       expect(yield* Identity.fingerprint(b.genesis)).not.toBe(fa)
+    }).pipe(Effect.provide(NodeCrypto.layer)))
+
+  it.effect("safety numbers: the documented derivation (docs/formats.md), and every field of the identity changes them", () =>
+    Effect.gen(function*() {
+      const identity = {
+        userId: "alice",
+        signingPublicKey: Uint8Array.from({ length: 32 }, (_, i) => i + 1),
+        encryptionPublicKey: Uint8Array.from({ length: 32 }, (_, i) => 100 + i)
+      }
+      // An independent implementation: SHA-256 of "cipherlog/fingerprint" ‖ 0x01 ‖ lp(userId) ‖ lp(signingKey) ‖ lp(encryptionKey),
+      // group i = (d[2i]·2^16 + d[2i+1]·2^8 + d[24 + i mod 8]) mod 100000, five digits.
+      const lp = (b: Uint8Array) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b])
+      const d = createHash("sha256").update(Buffer.concat([
+        Buffer.from("cipherlog/fingerprint"), Buffer.from([1]), lp(Buffer.from("alice")), lp(identity.signingPublicKey), lp(identity.encryptionPublicKey)
+      ])).digest()
+      const expected = Array.from({ length: 12 }, (_, i) => String((d[2 * i]! * 65536 + d[2 * i + 1]! * 256 + d[24 + (i % 8)]!) % 100000).padStart(5, "0")).join(" ")
+      const actual = yield* Identity.fingerprint(identity)
+      expect(actual).toBe(expected)
+      const flip = (b: Uint8Array) => Uint8Array.from(b, (x, i) => (i === 31 ? x ^ 1 : x))
+      expect(yield* Identity.fingerprint({ ...identity, userId: "alicf" })).not.toBe(actual)
+      expect(yield* Identity.fingerprint({ ...identity, signingPublicKey: flip(identity.signingPublicKey) })).not.toBe(actual)
+      expect(yield* Identity.fingerprint({ ...identity, encryptionPublicKey: flip(identity.encryptionPublicKey) })).not.toBe(actual)
     }).pipe(Effect.provide(NodeCrypto.layer)))
 })

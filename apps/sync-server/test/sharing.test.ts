@@ -1,0 +1,509 @@
+/**
+ * Sharing a store between users, through a real server process (SQLite) on
+ * loopback: whole devices (keyring, local store on SQLite, sync engine, HTTP
+ * transport) for alice, bob and carol.
+ *
+ * - alice adds bob as a member, checks his public keys against his safety
+ *   number, provisions the active KEK version to him as a KEK blob; bob
+ *   fetches his blobs, opens them, syncs and reads everything alice wrote;
+ *   alice reads what bob writes.
+ * - carol, who is not a member, gets nothing from the server (403), and a
+ *   blob sealed to bob does not open with her keys.
+ * - dave, a reader, reads everything; the server refuses his writes.
+ * - INV-015: after a rotation that removes carol, nothing written after it
+ *   decrypts with everything carol held, while alice and bob read
+ *   everything; a mutant that also provisions the new version to carol is
+ *   caught by the same check.
+ * - INV-015/INV-009 over random membership histories (additions, removals
+ *   by rotation, re-additions, writes) of four users, with the same mutant.
+ */
+import { NodeCrypto } from "@cipherlog/crypto-node"
+import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
+import { Bytes } from "@cipherlog/domain"
+import { LocalStore } from "@cipherlog/event-store"
+import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
+import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
+import { SyncEngine, SyncTransport } from "@cipherlog/sync"
+import { HttpTransport } from "@cipherlog/sync-transport-http"
+import { FetchHttpClient } from "@effect/platform"
+import { Effect, Either, FastCheck as fc, Layer, Option, Redacted, type Scope, Stream } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Servers from "./support/server.js"
+
+const crypto = NodeCrypto.make()
+
+/** A user's only device: keyring in its own memory key store, local store, engine and HTTP client. */
+const person = (baseUrl: string, storeId: string, userId: string) =>
+  Effect.gen(function*() {
+    /** The other users this device trusts, added once their safety number was compared. */
+    const peers = new Map<string, Identity.PublicIdentity>()
+    const vault = yield* Effect.provide(
+      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
+      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
+    )
+    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop` }), NodeCrypto.layer)
+    const events = yield* SqliteNodeEventStore.make(":memory:")
+    const store = yield* Effect.provide(LocalStore.make({
+      storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(peers.get(id)))
+    }), NodeCrypto.layer)
+    const identity = yield* keyring.identity
+    const client = yield* HttpTransport.make({
+      baseUrl,
+      credentials: {
+        userId,
+        signingPublicKey: identity.public.signingPublicKey,
+        encryptionPublicKey: identity.public.encryptionPublicKey,
+        sign: (message) => crypto.ed25519.sign(identity.signing, message)
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 } }).pipe(
+      Effect.provideService(SyncTransport.SyncTransport, client.transport)
+    )
+    yield* client.register
+    const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
+    return { userId, keyring, store, engine, client, public: identity.public, safetyNumber, peers }
+  })
+type Person = Effect.Effect.Success<ReturnType<typeof person>>
+
+const sid = (s: string) => s as StoreId
+const uid = (s: string) => s as UserId
+const vid = (s: string) => s as KeyId
+
+/** A user's public identity as the server reports it, accepted only if it matches the safety number compared out of band. */
+const verifiedIdentity = (asker: Person, userId: string, safetyNumber: string) =>
+  Effect.gen(function*() {
+    const keys = yield* asker.client.authenticated((api) => api.users.get({ path: { userId: uid(userId) } }))
+    const identity: Identity.PublicIdentity = { userId, signingPublicKey: keys.signingPublicKey, encryptionPublicKey: keys.encryptionPublicKey }
+    expect(yield* Effect.provide(Identity.fingerprint(identity), NodeCrypto.layer)).toBe(safetyNumber)
+    asker.peers.set(userId, identity)
+    return identity
+  })
+
+/** An admin seals a KEK version to a member (by their verified identity). */
+const blobFor = (admin: Person, storeId: string, versionId: string, recipient: Identity.PublicIdentity) =>
+  Effect.map(
+    Effect.provide(KekBlob.provision(admin.keyring, { storeId, versionId, recipient }), NodeCrypto.layer),
+    (bytes) => ({ userId: uid(recipient.userId), blob: Bytes.toBase64Url(bytes) })
+  )
+
+/**
+ * A member fetches its own blobs, opens each with the sender's identity
+ * (the version's creator, verified by safety number) and imports the
+ * versions with the status the server lists.
+ */
+const acceptBlobs = (member: Person, storeId: string, senders: ReadonlyMap<string, Identity.PublicIdentity>) =>
+  Effect.gen(function*() {
+    const blobs = yield* member.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } }))
+    const versions = yield* member.client.authenticated((api) => api.kek.versions({ path: { storeId: sid(storeId) } }))
+    for (const b of blobs) {
+      const version = versions.find((v) => v.versionId === b.versionId)!
+      const sender = senders.get(version.createdBy)!
+      yield* Effect.provide(
+        KekBlob.accept(member.keyring, {
+          storeId, versionId: b.versionId, blob: Bytes.fromBase64Url(b.blob)!, sender,
+          status: version.status === "active" ? "active" : "decrypt-only"
+        }),
+        NodeCrypto.layer
+      )
+    }
+    return blobs.length
+  })
+
+const append = (p: Person, aggregateId: string, title: string) =>
+  p.store.append({ aggregateType: "Goal", aggregateId, events: [{ eventType: "GoalSet", payload: { title } }] })
+
+/** What a device reads: `aggregate@version:payload` per event, `Locked`/`Rejected` with the event id otherwise. */
+const view = (p: Person) =>
+  Effect.map(Stream.runCollect(p.store.readAll({ verify: true })), (items) =>
+    Array.from(items).map((i) =>
+      i._tag === "Event" ? `${i.event.aggregateId}@${i.event.version}:${JSON.stringify(i.event.payload)}` : `${i._tag}:${i.header.eventId}`
+    ).sort())
+
+const failureTag = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
+  Effect.map(Effect.either(effect), (e) => (Either.isLeft(e) ? e.left._tag : "succeeded"))
+
+const scoped = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>) => Effect.runPromise(Effect.scoped(effect))
+
+/** alice with a store and its first KEK version (registered on the server, with her own blob). */
+const aliceWithStore = (baseUrl: string, storeId: string) =>
+  Effect.gen(function*() {
+    const alice = yield* person(baseUrl, storeId, `alice-${storeId}`)
+    yield* alice.keyring.createKek(storeId, "kv1")
+    yield* alice.client.authenticated((api) => api.stores.create({ payload: { storeId: sid(storeId) } }))
+    const own = yield* blobFor(alice, storeId, "kv1", alice.public)
+    yield* alice.client.authenticated((api) =>
+      api.kek.createVersion({ path: { storeId: sid(storeId) }, payload: { versionId: vid("kv1"), reason: "initial", blobs: [own] } })
+    )
+    return alice
+  })
+
+/** alice adds `member` with `role` and provisions the active version to them. */
+const share = (alice: Person, member: Person, storeId: string, role: "member" | "reader" = "member") =>
+  Effect.gen(function*() {
+    yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(member.userId) }, payload: { role } }))
+    const identity = yield* verifiedIdentity(alice, member.userId, member.safetyNumber)
+    const active = Option.getOrThrow(yield* alice.keyring.activeKek(storeId))
+    const { blob } = yield* blobFor(alice, storeId, active.versionId, identity)
+    yield* alice.client.authenticated((api) =>
+      api.kek.provisionBlob({ path: { storeId: sid(storeId) }, payload: { versionId: vid(active.versionId), userId: uid(member.userId), blob } })
+    )
+  })
+
+/** Every record of the store, as a member reads it from the server (a removed member's copy of "everything"). */
+const wholeLog = (member: Person, storeId: string) =>
+  Effect.gen(function*() {
+    const records: Array<{ readonly recordJson: string; readonly globalSequence: number }> = []
+    for (;;) {
+      const page = yield* member.client.transport.pull(storeId, { after: records.length, limit: 500 })
+      records.push(...page.records.map((r) => ({ recordJson: r.recordJson, globalSequence: r.globalSequence })))
+      if (!page.hasMore) return records
+    }
+  })
+
+/** Every key a device holds for the store, as base64url: KEK versions and DEK epochs (with the epochs' KEK version). */
+const heldKeys = (p: Person, storeId: string) =>
+  Effect.gen(function*() {
+    const keys = new Map<string, string>()
+    for (const v of yield* p.keyring.kekVersions(storeId)) {
+      if (v.status !== "destroyed") keys.set(Bytes.toBase64Url(yield* p.keyring.exportKek(storeId, v.versionId)), `kek:${v.versionId}`)
+    }
+    for (const d of yield* p.keyring.deks(storeId)) {
+      for (const e of d.epochs) keys.set(Bytes.toBase64Url(e.key), `dek:${d.keyId}@${e.epoch}/${e.createdUnder}`)
+    }
+    return keys
+  })
+
+/**
+ * alice, bob and carol share a store and each write; alice removes carol
+ * (`mutant`: instead of a rotation that removes her, a new version sealed
+ * to everyone, then a plain removal — the bug INV-015 exists to catch);
+ * alice and bob write again. Returns what carol, with everything she held,
+ * can read of the writes after the removal, and what the others read.
+ */
+const removalScenario = (baseUrl: string, mutant: boolean) =>
+  Effect.gen(function*() {
+    const storeId = `rot-${mutant ? "m" : "r"}-${Date.now().toString(36)}`
+    const alice = yield* aliceWithStore(baseUrl, storeId)
+    const bob = yield* person(baseUrl, storeId, `bob-${storeId}`)
+    const carol = yield* person(baseUrl, storeId, `carol-${storeId}`)
+    const aliceIdentity = yield* verifiedIdentity(bob, alice.userId, alice.safetyNumber)
+    yield* verifiedIdentity(carol, alice.userId, alice.safetyNumber)
+    yield* verifiedIdentity(bob, carol.userId, carol.safetyNumber)
+    yield* verifiedIdentity(carol, bob.userId, bob.safetyNumber)
+    const senders = new Map([[alice.userId, aliceIdentity]])
+    yield* share(alice, bob, storeId)
+    yield* share(alice, carol, storeId)
+    for (const m of [bob, carol]) yield* acceptBlobs(m, storeId, senders)
+
+    yield* append(alice, "g1", "before 1")
+    yield* append(bob, "g2", "before 2")
+    yield* append(carol, "g3", "before 3")
+    for (let round = 0; round < 2; round++) for (const p of [alice, bob, carol]) yield* p.engine.syncOnce
+    const before = yield* view(alice)
+    expect(before).toHaveLength(3)
+    for (const p of [bob, carol]) expect(yield* view(p)).toEqual(before)
+
+    // The removal.
+    yield* alice.keyring.createKek(storeId, "kv2")
+    const remaining = [alice, bob]
+    const bobIdentity = yield* verifiedIdentity(alice, bob.userId, bob.safetyNumber)
+    const carolIdentity = yield* verifiedIdentity(alice, carol.userId, carol.safetyNumber)
+    const blobs = [yield* blobFor(alice, storeId, "kv2", alice.public), yield* blobFor(alice, storeId, "kv2", bobIdentity)]
+    const path = { storeId: sid(storeId) }
+    if (mutant) {
+      blobs.push(yield* blobFor(alice, storeId, "kv2", carolIdentity))
+      yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid("kv2"), reason: "rotation", blobs } }))
+      yield* acceptBlobs(carol, storeId, senders)
+      yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(carol.userId) } }))
+    } else {
+      const rotated = yield* alice.client.authenticated((api) =>
+        api.kek.rotate({ path, payload: { versionId: vid("kv2"), reason: "remove carol", removeUserIds: [uid(carol.userId)], blobs } })
+      )
+      expect(rotated.removedUserIds).toEqual([carol.userId])
+      expect(rotated.version.status).toBe("active")
+    }
+    yield* acceptBlobs(bob, storeId, senders)
+    expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
+    // carol is out: the server answers her with 403s.
+    expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 10 }))).toBe("AccessDenied")
+    expect(yield* failureTag(carol.client.authenticated((api) => api.kek.myBlobs({ path })))).toBe("Forbidden")
+
+    // Writes after the removal: on aggregates old (g1, g2, carol's g3) and new (g4).
+    yield* append(alice, "g1", "after 1")
+    yield* append(bob, "g2", "after 2")
+    yield* append(bob, "g3", "after 3")
+    yield* append(alice, "g4", "after 4")
+    for (let round = 0; round < 2; round++) for (const p of remaining) yield* p.engine.syncOnce
+    const after = yield* view(alice)
+
+    // Everything carol held: her keyring and her local store, plus every record of the log (as if leaked).
+    const leaked = yield* wholeLog(alice, storeId)
+    const cursor = yield* carol.store.eventStore.cursor(storeId)
+    yield* carol.store.ingest(leaked.filter((r) => r.globalSequence > cursor))
+    yield* carol.store.retryParked
+    const carolReads = yield* view(carol)
+    const newLines = after.filter((l) => !before.includes(l))
+    const carolKeys = yield* heldKeys(carol, storeId)
+    const keysOfNewWrites = new Map<string, string>()
+    for (const p of remaining) {
+      for (const [key, name] of yield* heldKeys(p, storeId)) if (name === "kek:kv2" || name.endsWith("/kv2")) keysOfNewWrites.set(key, name)
+    }
+    return {
+      before, after, newLines,
+      remainingViews: yield* Effect.forEach(remaining, view),
+      carolReadsNew: newLines.filter((l) => carolReads.includes(l)),
+      carolReadsOld: before.filter((l) => carolReads.includes(l)),
+      carolLocked: carolReads.filter((l) => l.startsWith("Locked:")).length,
+      carolHoldsNewKeys: [...keysOfNewWrites.keys()].filter((k) => carolKeys.has(k)).map((k) => keysOfNewWrites.get(k)!),
+      newKeys: keysOfNewWrites.size
+    }
+  })
+
+type HistoryStep = { readonly op: "add" | "remove"; readonly user: number } | { readonly op: "write"; readonly user: number }
+
+/**
+ * A random membership history on a fresh store: alice (the admin) adds and
+ * removes bob, carol and dave (a removal is a rotation: a new KEK version
+ * sealed to the remaining members only; an addition provisions every
+ * version alice holds), and members write. At the end the members sync and
+ * everyone else takes every record of the log as if leaked. Returns each
+ * every violation: a current member that cannot read an event (INV-009),
+ * or a user who reads an event written under a KEK version created after
+ * their last membership ended (INV-015). (A removed member may or may not
+ * read what came before their removal: that depends on whether they fetched
+ * their blobs while they were a member.)
+ * `mutant`: a removal also seals the new version to the removed user.
+ */
+const membershipHistory = (baseUrl: string, steps: ReadonlyArray<HistoryStep>, tag: string, mutant = false) =>
+  Effect.gen(function*() {
+    const storeId = `hist-${tag}`
+    const alice = yield* aliceWithStore(baseUrl, storeId)
+    const others = [
+      yield* person(baseUrl, storeId, `bob-${tag}`),
+      yield* person(baseUrl, storeId, `carol-${tag}`),
+      yield* person(baseUrl, storeId, `dave-${tag}`)
+    ]
+    const everyone = [alice, ...others]
+    for (const a of everyone) for (const b of everyone) if (a !== b) yield* verifiedIdentity(a, b.userId, b.safetyNumber)
+    const senders = new Map([[alice.userId, others[0]!.peers.get(alice.userId)!]]) // alice as her members verified her
+    const path = { storeId: sid(storeId) }
+    /** Membership intervals [from, until) in steps, per user (alice: always). */
+    const intervals = new Map<string, Array<[number, number]>>(others.map((p) => [p.userId, []]))
+    const isMember = (p: Person) => p === alice || intervals.get(p.userId)!.some(([, until]) => until === Infinity)
+    const versionCreatedAt = new Map<string, number>([["kv1", 0]])
+    let active = "kv1"
+    const written: Array<{ readonly title: string; readonly version: string }> = []
+    for (const [i, step] of steps.entries()) {
+      const at = i + 1
+      if (step.op === "add") {
+        const p = others[step.user]!
+        if (isMember(p)) continue
+        yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(p.userId) }, payload: { role: "member" } }))
+        for (const v of yield* alice.keyring.kekVersions(storeId)) {
+          const { blob } = yield* blobFor(alice, storeId, v.versionId, alice.peers.get(p.userId)!)
+          yield* alice.client.authenticated((api) => api.kek.provisionBlob({ path, payload: { versionId: vid(v.versionId), userId: uid(p.userId), blob } }))
+        }
+        intervals.get(p.userId)!.push([at, Infinity])
+      } else if (step.op === "remove") {
+        const p = others[step.user]!
+        if (!isMember(p)) continue
+        active = `kv${versionCreatedAt.size + 1}`
+        versionCreatedAt.set(active, at)
+        yield* alice.keyring.createKek(storeId, active)
+        const stay = everyone.filter((q) => q !== p && isMember(q))
+        const blobs = yield* Effect.forEach(stay, (q) => blobFor(alice, storeId, active, q === alice ? alice.public : alice.peers.get(q.userId)!))
+        if (mutant) {
+          blobs.push(yield* blobFor(alice, storeId, active, alice.peers.get(p.userId)!))
+          yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid(active), reason: "rotation", blobs } }))
+          yield* acceptBlobs(p, storeId, senders)
+          yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(p.userId) } }))
+        } else {
+          yield* alice.client.authenticated((api) =>
+            api.kek.rotate({ path, payload: { versionId: vid(active), reason: "removal", removeUserIds: [uid(p.userId)], blobs } })
+          )
+        }
+        const open = intervals.get(p.userId)!.find(([, until]) => until === Infinity)!
+        open[1] = at
+      } else {
+        const p = everyone[step.user]!
+        if (!isMember(p)) continue
+        if (p !== alice) yield* acceptBlobs(p, storeId, senders)
+        const title = `e${written.length}`
+        yield* append(p, `${p.userId.split("-")[0]}-agg`, title)
+        yield* p.engine.syncOnce
+        written.push({ title, version: active })
+      }
+    }
+    // Members sync; everyone else gets every record of the log.
+    const leaked = yield* wholeLog(alice, storeId)
+    for (let round = 0; round < 2; round++) {
+      for (const p of everyone) {
+        if (!isMember(p)) continue
+        if (p !== alice) yield* acceptBlobs(p, storeId, senders)
+        yield* p.engine.syncOnce
+        yield* p.store.retryParked
+      }
+    }
+    for (const p of everyone) {
+      if (isMember(p)) continue
+      const cursor = yield* p.store.eventStore.cursor(storeId)
+      yield* p.store.ingest(leaked.filter((r) => r.globalSequence > cursor))
+      yield* p.store.retryParked
+    }
+    const violations: Array<string> = []
+    for (const p of everyone) {
+      const lines = yield* view(p)
+      const readable = new Set(lines.flatMap((l) => {
+        const m = /:\{"title":"(e\d+)"\}$/.exec(l)
+        return m ? [m[1]!] : []
+      }))
+      for (const w of written) {
+        const name = `${p.userId.split("-")[0]} ${readable.has(w.title) ? "reads" : "cannot read"} ${w.title} (${w.version})`
+        // INV-009: a current member reads everything.
+        if (isMember(p) && !readable.has(w.title)) violations.push(name)
+        // INV-015: nobody reads what was written under a version created after their last membership ended.
+        const receivedVersion = p === alice || intervals.get(p.userId)!.some(([, until]) => until > versionCreatedAt.get(w.version)!)
+        if (!receivedVersion && readable.has(w.title)) violations.push(name)
+      }
+    }
+    return { violations, written: written.length }
+  })
+
+const historyArb: fc.Arbitrary<ReadonlyArray<HistoryStep>> = fc.array(
+  fc.oneof(
+    fc.record({ op: fc.constantFrom("add" as const, "remove" as const), user: fc.integer({ min: 0, max: 2 }) }),
+    fc.record({ op: fc.constant("write" as const), user: fc.integer({ min: 0, max: 3 }) })
+  ),
+  { minLength: 1, maxLength: 10 }
+)
+
+describe("sharing a store through a SQLite server process", () => {
+  let server: Awaited<ReturnType<typeof Servers.startSqlite>>
+  beforeAll(async () => {
+    server = await Servers.startSqlite()
+  }, 60_000)
+  afterAll(() => server?.stop())
+
+  it("alice shares a store with bob: he reads everything she wrote, she reads what he writes; carol, not a member, gets nothing", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `share-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const bob = yield* person(server.url, storeId, `bob-${storeId}`)
+      const carol = yield* person(server.url, storeId, `carol-${storeId}`)
+      for (const [aggregate, title] of [["g1", "first"], ["g1", "second"], ["g2", "ünïcødé ✓"]] as const) yield* append(alice, aggregate, title)
+      yield* alice.engine.syncOnce
+
+      // Before sharing, bob is not a member: the server gives him nothing.
+      expect(yield* failureTag(bob.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } })))).toBe("Forbidden")
+
+      yield* share(alice, bob, storeId)
+      const aliceIdentity = yield* verifiedIdentity(bob, alice.userId, alice.safetyNumber)
+      expect(yield* acceptBlobs(bob, storeId, new Map([[alice.userId, aliceIdentity]]))).toBe(1)
+      expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "active"]])
+      yield* bob.engine.syncOnce
+      const aliceView = yield* view(alice)
+      expect(aliceView).toEqual(['g1@1:{"title":"first"}', 'g1@2:{"title":"second"}', 'g2@1:{"title":"ünïcødé ✓"}'])
+      expect(yield* view(bob)).toEqual(aliceView)
+      // Byte-identical payloads, event ids and versions.
+      const events = (p: Person) =>
+        Effect.map(Stream.runCollect(p.store.readAll({ verify: true })), (items) =>
+          Array.from(items).flatMap((i) => (i._tag === "Event" ? [`${i.event.eventId}/${i.event.version}/${JSON.stringify(i.event.payload)}`] : [])).sort())
+      expect(yield* events(bob)).toEqual(yield* events(alice))
+
+      yield* append(bob, "g3", "from bob")
+      yield* bob.engine.syncOnce
+      yield* alice.engine.syncOnce
+      expect(yield* view(alice)).toContain('g3@1:{"title":"from bob"}')
+      expect(yield* view(alice)).toEqual(yield* view(bob))
+
+      // carol is registered but not a member: 403 on blobs, records, members and bob's blobs.
+      const store = { path: { storeId: sid(storeId) } }
+      expect(yield* failureTag(carol.client.authenticated((api) => api.kek.myBlobs(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.kek.versions(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.stores.members(store)))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) =>
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(bob.userId) } })
+      ))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 100 }))).toBe("AccessDenied")
+      // bob (a member, not an admin) cannot read another user's blobs either.
+      expect(yield* failureTag(bob.client.authenticated((api) =>
+        api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(alice.userId) } })
+      ))).toBe("Forbidden")
+
+      // Even holding bob's blob (taken from alice's admin view), carol's keys open nothing.
+      const bobsBlobs = yield* alice.client.authenticated((api) => api.kek.userBlobs({ path: { storeId: sid(storeId), userId: uid(bob.userId) } }))
+      expect(bobsBlobs).toHaveLength(1)
+      const stolen = Bytes.fromBase64Url(bobsBlobs[0]!.blob)!
+      const refused = yield* Effect.either(Effect.provide(
+        KekBlob.accept(carol.keyring, { storeId, versionId: "kv1", blob: stolen, sender: aliceIdentity, status: "active" }),
+        NodeCrypto.layer
+      ))
+      expect(Either.isLeft(refused) && refused.left._tag === "KekBlobRefused" && refused.left.reason).toBe("not-for-this-context")
+      expect(yield* carol.keyring.kekVersions(storeId)).toEqual([])
+      // The same bytes do open for bob (the negative above is not a broken blob).
+      const opened = yield* Effect.provide(
+        KekBlob.open({ blob: stolen, storeId, versionId: "kv1", recipient: yield* bob.keyring.identity, sender: aliceIdentity }),
+        NodeCrypto.layer
+      )
+      expect(opened.kek).toHaveLength(32)
+    }))
+  }, 60_000)
+  it("a reader (role reader) provisioned with the KEK reads everything, and the server refuses what it writes", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `reader-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const dave = yield* person(server.url, storeId, `dave-${storeId}`)
+      yield* append(alice, "g1", "for everyone")
+      yield* alice.engine.syncOnce
+      yield* share(alice, dave, storeId, "reader")
+      yield* acceptBlobs(dave, storeId, new Map([[alice.userId, yield* verifiedIdentity(dave, alice.userId, alice.safetyNumber)]]))
+      yield* dave.engine.syncOnce
+      expect(yield* view(dave)).toEqual(['g1@1:{"title":"for everyone"}'])
+      yield* append(dave, "g2", "not allowed")
+      const pushed = yield* Effect.either(dave.engine.syncOnce)
+      expect(Either.isLeft(pushed) ? pushed.left._tag : "synced").toBe("AccessDenied")
+      expect((yield* dave.store.eventStore.counts(storeId)).pending).toBeGreaterThan(0) // kept, not lost
+      yield* alice.engine.syncOnce
+      expect(yield* view(alice)).toEqual(['g1@1:{"title":"for everyone"}'])
+    }))
+  }, 60_000)
+
+  it("INV-015 after a rotation that removes carol, nothing written after it decrypts with everything she held; alice and bob read everything", async () => {
+    const r = await scoped(removalScenario(server.url, false))
+    expect(r.newLines).toEqual(['g1@2:{"title":"after 1"}', 'g2@2:{"title":"after 2"}', 'g3@2:{"title":"after 3"}', 'g4@1:{"title":"after 4"}'])
+    // The remaining members read everything, old and new (INV-009).
+    for (const v of r.remainingViews) expect(v).toEqual(r.after)
+    expect(r.after).toHaveLength(7)
+    // carol: the old events still open (her trust and keys work), none of the new ones do.
+    expect(r.carolReadsOld).toEqual(r.before)
+    expect(r.carolReadsNew).toEqual([])
+    expect(r.carolLocked).toBe(4)
+    // Not one key that protects the new writes (kv2, and every DEK epoch created under it) is among hers.
+    expect(r.newKeys).toBeGreaterThanOrEqual(5)
+    expect(r.carolHoldsNewKeys).toEqual([])
+  }, 60_000)
+
+  it("INV-015 mutant: a new version also sealed to carol before her removal is caught by the same checks", async () => {
+    const r = await scoped(removalScenario(server.url, true))
+    expect(r.carolReadsNew).toEqual(r.newLines)
+    expect(r.carolHoldsNewKeys).toContain("kek:kv2")
+  }, 60_000)
+  it("INV-015 INV-009 random membership histories: current members read every event; nobody reads an event under a KEK version created after their removal", async () => {
+    let run = 0
+    await fc.assert(
+      fc.asyncProperty(historyArb, async (steps) => {
+        const result = await scoped(membershipHistory(server.url, steps, `${Date.now().toString(36)}${run++}`))
+        expect(result.violations).toEqual([])
+      }),
+      { numRuns: 10, examples: [[[{ op: "add", user: 0 }, { op: "write", user: 1 }, { op: "remove", user: 0 }, { op: "write", user: 0 }, { op: "add", user: 0 }, { op: "write", user: 0 }]]] }
+    )
+  }, 180_000)
+
+  it("INV-015 mutant: with the new version also sealed to the removed member, the history check reports what they read", async () => {
+    const steps: ReadonlyArray<HistoryStep> = [{ op: "add", user: 0 }, { op: "add", user: 1 }, { op: "remove", user: 0 }, { op: "write", user: 0 }, { op: "write", user: 2 }]
+    const honest = await scoped(membershipHistory(server.url, steps, `h${Date.now().toString(36)}`))
+    expect(honest.violations).toEqual([])
+    const broken = await scoped(membershipHistory(server.url, steps, `m${Date.now().toString(36)}`, true))
+    expect(broken.violations).toEqual([expect.stringMatching(/^bob reads e0 \(kv2\)$/), expect.stringMatching(/^bob reads e1 \(kv2\)$/)])
+  }, 60_000)
+})
