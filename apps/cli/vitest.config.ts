@@ -1,0 +1,3 @@
+import { libConfig } from "../../vitest.shared.ts"
+
+export default libConfig(import.meta.dirname)
