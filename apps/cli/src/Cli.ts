@@ -329,11 +329,25 @@ const restore = Command.make(
       }
       const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin, confirm: true })
       const p = StoreDir.paths(o.store)
-      const config = yield* Device.restore(p, passphrase, contents, storeId, o.db).pipe(Effect.ensuring(Effect.sync(() => Backup.zeroizeContents(contents))))
-      const value = { storeId: config.storeId, userId: config.userId, deviceId: config.deviceId, store: p.dir, database: Option.isSome(o.db) }
+      const restored = yield* Device.restore(p, passphrase, contents, storeId, o.db).pipe(Effect.ensuring(Effect.sync(() => Backup.zeroizeContents(contents))))
+      const { config } = restored
+      const value = {
+        storeId: config.storeId,
+        userId: config.userId,
+        deviceId: config.deviceId,
+        store: p.dir,
+        database: Option.match(restored.seeded, {
+          onNone: () => null,
+          onSome: (s) => ({ records: s.records, unsynced: s.unsynced, locked: s.parked, rejected: s.rejected })
+        })
+      }
       yield* Output.result(o.json, value, (v) =>
         `Restored user ${v.userId}'s keys for store ${v.storeId} into ${v.store} as device ${v.deviceId}` +
-        (v.database ? ", with the database copy." : ". Run `cipherlog sync` to fetch the log."))
+        (v.database === null
+          ? ". Run `cipherlog sync` to fetch the log."
+          : `, with ${v.database.records} record(s) from the database copy.` +
+            (v.database.unsynced > 0 ? ` ${v.database.unsynced} record(s) the old device never synced were not taken.` : "") +
+            (v.database.locked > 0 ? ` ${v.database.locked} record(s) stay locked: their keys are in neither the backup nor the database (see \`cipherlog diagnose\`).` : "")))
     })
 ).pipe(Command.withDescription("Make this directory a device of a key backup's user (optionally from a database copy)."))
 

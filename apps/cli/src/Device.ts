@@ -11,7 +11,7 @@ import { LocalStore } from "@cipherlog/event-store"
 import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
 import { FileKeyStore } from "@cipherlog/key-store-file"
 import { Backup, Identity, Keyring, KeyStore, Recovery, Vault } from "@cipherlog/keys"
-import { Effect, Option, type Redacted, Schema, type Scope } from "effect"
+import { Chunk, Effect, Option, type Redacted, Schema, type Scope, Stream } from "effect"
 import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import { CliError, conflict, unexpected } from "./CliError.js"
@@ -128,17 +128,14 @@ export const restore = (
       const keyring = yield* Keyring.initialize(vault, { userId: contents.userId, deviceId, identity: contents.identity })
       yield* Backup.restoreInto(vault, contents)
       yield* keyring.close
-      if (Option.isSome(db)) {
-        yield* Effect.try({
-          try: () => fs.copyFileSync(db.value, p.events),
-          catch: () => unexpected(`The database copy ${db.value} could not be copied into ${p.dir}.`, "Io")
-        })
-      }
       yield* createEvents(p)
       const createdAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
       const config: StoreDir.Config = { format: StoreDir.FORMAT, v: 1, storeId, userId: contents.userId, deviceId, createdAt }
       yield* StoreDir.writeConfig(p, config)
-      return config
+      const seeded = Option.isSome(db)
+        ? Option.some(yield* Effect.scoped(Effect.flatMap(open(p, passphrase), (device) => seed(device, db.value))))
+        : Option.none()
+      return { config, seeded }
     }).pipe(Effect.onError(() => undo(p, createdDir)))
   })
 
@@ -176,6 +173,65 @@ export const copyEvents = (p: StoreDir.Paths, to: string) =>
   })
 
 /**
+ * Works around a gap of `LocalStore` (docs/cli.md, "Known limits"): it
+ * learns other devices' signing keys only from device records it ingests
+ * itself, in memory, so a new process (every CLI command) knows only its
+ * own device — records of other devices pulled earlier would read as
+ * locked, and new ones would park for ever. Marking the stored device
+ * records of other devices as parked and retrying parked records makes the
+ * store process them again (verify, learn the device, release what waited
+ * for it); the device records then get their status back.
+ */
+const relearnDevices = (store: LocalStore.LocalStore, ownDeviceId: string) =>
+  Effect.gen(function*() {
+    const es = store.eventStore
+    // "ok" is the default status (no row): every record that is neither parked nor rejected.
+    const flagged = new Set([...(yield* es.withStatus(store.storeId, "parked")), ...(yield* es.withStatus(store.storeId, "rejected"))].map((r) => r.eventId))
+    const deviceRecords = Chunk.toReadonlyArray(yield* Stream.runCollect(es.stream(store.storeId).pipe(
+      Stream.filter((r) => r.header.aggregateType === LocalStore.system.device && r.header.author.deviceId !== ownDeviceId && !flagged.has(r.header.eventId))
+    )))
+    if (deviceRecords.length === 0) return
+    for (const r of deviceRecords) yield* es.setStatus(store.storeId, r.header.eventId, "parked", "re-reading the device's enrollment")
+    yield* store.retryParked
+    for (const r of deviceRecords) yield* es.setStatus(store.storeId, r.header.eventId, "ok")
+  })
+
+/**
+ * Seeds this device's log from a database copy (`restore --db`): the
+ * copy's synced records are ingested in global order, exactly as if pulled
+ * from the server — verified against their authors' chains, key records
+ * importing the data keys they grant — so a key backup older than the
+ * database still opens what the database's key records grant under a KEK
+ * version the backup has. Records the old device never synced have no
+ * global sequence and are not taken (counted as `unsynced`). The copy is
+ * read from a temporary duplicate; the file given is not touched.
+ *
+ * @since 0.1.0
+ * @category backup
+ */
+export const seed = (device: Device, copy: string) =>
+  Effect.gen(function*() {
+    const tmp = `${device.paths.events}.seed-${process.pid}`
+    yield* Effect.addFinalizer(() => Effect.sync(() => {
+      for (const f of [tmp, `${tmp}-wal`, `${tmp}-shm`]) fs.rmSync(f, { force: true })
+    }))
+    yield* Effect.try({ try: () => fs.copyFileSync(copy, tmp), catch: () => unexpected(`The database copy ${copy} could not be read.`, "Io") })
+    const source = yield* SqliteNodeEventStore.make(tmp)
+    const records = Chunk.toReadonlyArray(yield* Stream.runCollect(source.stream(device.config.storeId)))
+    const synced = records.flatMap((r) => (r.globalSequence === null ? [] : [{ recordJson: r.recordJson, globalSequence: r.globalSequence }]))
+      .sort((a, b) => a.globalSequence - b.globalSequence)
+    let parked = 0
+    let rejected = 0
+    for (let i = 0; i < synced.length; i += 500) {
+      const report = yield* device.store.ingest(synced.slice(i, i + 500))
+      parked += report.parked
+      rejected += report.rejected.length
+    }
+    const stillParked = (yield* device.store.eventStore.withStatus(device.config.storeId, "parked")).length
+    return { records: synced.length, unsynced: records.length - synced.length, parked: stillParked, rejected, ingestedParked: parked }
+  })
+
+/**
  * Opens this device: unlocks the key store (a wrong passphrase fails
  * before anything else is read) and opens the local log exclusively.
  *
@@ -189,5 +245,6 @@ export const open = (p: StoreDir.Paths, passphrase: Redacted.Redacted<string>) =
     const keyring = yield* Effect.acquireRelease(Keyring.make(vault), (k) => k.close)
     const events = yield* SqliteNodeEventStore.make(p.events)
     const store = yield* LocalStore.make({ storeId: config.storeId, eventStore: events, keyring: Option.some(keyring) })
+    yield* relearnDevices(store, keyring.deviceId)
     return { paths: p, config, keyring, store } satisfies Device
   }) satisfies Effect.Effect<Device, unknown, Scope.Scope | Crypto.Crypto>

@@ -107,7 +107,9 @@ export const run = (device: Device, url: string) =>
         rejected: total.rejected + last.rejected
       }
     }
-    return { storeId, server: url, ...total, cursor: last?.cursor ?? 0, pending: last?.pending ?? 0, rounds } satisfies Report
+    const cursor = yield* device.store.eventStore.cursor(storeId)
+    const { pending } = yield* device.store.eventStore.counts(storeId)
+    return { storeId, server: url, ...total, cursor, pending, rounds } satisfies Report
   })
 
 /** Puts the recovery material under its locator on this server, once. */
