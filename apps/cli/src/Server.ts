@@ -52,12 +52,18 @@ export const start = (options: {
       const onTerm = forward("SIGTERM")
       process.on("SIGINT", onInt)
       process.on("SIGTERM", onTerm)
-      child.on("exit", (c) => {
-        process.off("SIGINT", onInt)
-        process.off("SIGTERM", onTerm)
-        resume(Effect.succeed(c ?? 0))
+      const exited = new Promise<number>((done) =>
+        child.on("exit", (c) => {
+          process.off("SIGINT", onInt)
+          process.off("SIGTERM", onTerm)
+          done(c ?? 0)
+        }))
+      void exited.then((c) => resume(Effect.succeed(c)))
+      // Interrupted (Ctrl-C, SIGTERM): stop the server and wait until it has closed its store.
+      return Effect.promise(() => {
+        if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+        return exited
       })
-      return Effect.sync(() => child.kill("SIGTERM"))
     })
     if (code !== 0) return yield* Effect.fail(unexpected(`The sync server exited with code ${code}; see its log above.`, "ServerExited"))
   })
