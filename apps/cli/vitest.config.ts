@@ -1,3 +1,4 @@
 import { libConfig } from "../../vitest.shared.ts"
 
-export default libConfig(import.meta.dirname)
+// End-to-end: every test runs the built binary many times (each unlock is an Argon2id derivation).
+export default libConfig(import.meta.dirname, { testTimeout: 120_000 })

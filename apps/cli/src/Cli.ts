@@ -204,6 +204,12 @@ const sync = Command.make(
       const device = yield* openDevice(o.store, o.passphraseStdin)
       if (!o.json) yield* Output.notice(`syncing store ${device.config.storeId} with ${url} …`)
       const report = yield* Sync.run(device, url)
+      for (const r of report.rejectedRecords) {
+        yield* Output.notice(
+          `integrity: record ${r.aggregateType}/${r.aggregateId} v${r.version} (event ${r.eventId}) failed its ${r.reason ?? "integrity"} check and was not applied; ` +
+            "the rest of the log is readable. Keep it for investigation: it means tampering or corruption on the way or on the server."
+        )
+      }
       yield* Output.result(o.json, report, (r) =>
         `Synced with ${r.server}: pushed ${r.pushed}, pulled ${r.pulled}, rebased ${r.rebased}; ` +
         `cursor ${r.cursor}, ${r.pending} pending, ${r.parked} parked, ${r.rejected} rejected.`)

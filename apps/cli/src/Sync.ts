@@ -15,7 +15,7 @@ import { SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models } from "@cipherlog/sync-api"
 import { HttpTransport } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient } from "@effect/platform"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { badInput, CliError } from "./CliError.js"
 import type { Device } from "./Device.js"
 import * as StoreDir from "./StoreDir.js"
@@ -63,6 +63,14 @@ export interface Report {
   readonly cursor: number
   readonly pending: number
   readonly rounds: number
+  /** Every record of the store that failed its checks here (now or before), by coordinates. */
+  readonly rejectedRecords: ReadonlyArray<{
+    readonly eventId: string
+    readonly aggregateType: string
+    readonly aggregateId: string
+    readonly version: number
+    readonly reason: string | null
+  }>
 }
 
 /**
@@ -109,7 +117,13 @@ export const run = (device: Device, url: string) =>
     }
     const cursor = yield* device.store.eventStore.cursor(storeId)
     const { pending } = yield* device.store.eventStore.counts(storeId)
-    return { storeId, server: url, ...total, cursor, pending, rounds } satisfies Report
+    const rejectedRecords = yield* Effect.forEach(yield* device.store.eventStore.withStatus(storeId, "rejected"), ({ eventId, reason }) =>
+      Effect.map(device.store.eventStore.byEventId(storeId, eventId), (r) =>
+        Option.match(r, {
+          onNone: () => [],
+          onSome: ({ header: h }) => [{ eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, reason }]
+        })))
+    return { storeId, server: url, ...total, cursor, pending, rounds, rejectedRecords: rejectedRecords.flat() } satisfies Report
   })
 
 /** Puts the recovery material under its locator on this server, once. */

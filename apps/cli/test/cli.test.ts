@@ -50,7 +50,7 @@ const dir = (name: string) => join(tmp.dir, name)
 
 beforeAll(async () => {
   server = await startServer()
-}, 60_000)
+}, 120_000)
 
 afterAll(async () => {
   await server?.stop()
@@ -76,7 +76,7 @@ describe("cipherlog init", () => {
     const status = await run(["keys", "status", "--store", dir("init")], { env })
     expect(status.code).toBe(0)
     expect(status.stdout).not.toContain(out.recoveryPhrase.split(" ").slice(0, 3).join(" "))
-  }, 60_000)
+  }, 120_000)
 
   it("takes --store from CIPHERLOG_STORE and the passphrase from stdin; refuses an existing store (5) and a missing passphrase (2)", async () => {
     const r = await run(["init", "--passphrase-stdin", "--json"], { env: { CIPHERLOG_STORE: dir("stdin") }, stdin: `${PASSPHRASE}\n` })
@@ -92,7 +92,7 @@ describe("cipherlog init", () => {
     // The same passphrase from stdin opens it.
     const read = await run(["read", "--store", dir("stdin"), "--passphrase-stdin", "--json"], { stdin: `${PASSPHRASE}\n` })
     expect(read.code).toBe(0)
-  }, 60_000)
+  }, 120_000)
 })
 
 describe("cipherlog append / read / sync on two devices of one user", () => {
@@ -147,7 +147,7 @@ describe("cipherlog append / read / sync on two devices of one user", () => {
 
     // The server only ever saw ciphertext.
     expect(server.output()).not.toContain("Run 10k")
-  }, 180_000)
+  }, 300_000)
 
   it("INV-006: diagnose and keys status show ids and counts, never a payload or a secret", async () => {
     const canary = `CANARY-${Math.random().toString(36).slice(2)}`
@@ -164,7 +164,7 @@ describe("cipherlog append / read / sync on two devices of one user", () => {
     expect(k.deks).toBe(1)
     expect(k.locked).toBe(false)
     for (const text of [d.stdout, d.stderr, JSON.stringify(k)]) expect(text).not.toContain(canary)
-  }, 60_000)
+  }, 120_000)
 })
 
 describe("exit codes", () => {
@@ -173,7 +173,7 @@ describe("exit codes", () => {
     store = dir("codes")
     await runJson<Init>(["init", "--store", store], env)
     await runJson(["append", "--store", store, "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"secret plan"}'], env)
-  }, 60_000)
+  }, 120_000)
 
   it("wrong passphrase: 3, nothing on stdout, and the store is unchanged", async () => {
     for (const args of [["read", "--json"], ["append", "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", "{}", "--json"], ["diagnose"], ["keys", "status", "--json"]]) {
@@ -185,7 +185,7 @@ describe("exit codes", () => {
     }
     const read = await runJson<ReadOut>(["read", "--store", store], env)
     expect(read.events).toHaveLength(1)
-  }, 60_000)
+  }, 120_000)
 
   it("bad input: 2, with what to do next", async () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
@@ -208,14 +208,14 @@ describe("exit codes", () => {
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain("cipherlog init")
     expect(existsSync(join(store, "cipherlog.json"))).toBe(true) // wipe without --yes did nothing
-  }, 60_000)
+  }, 120_000)
 
   it("conflict: 5 when the expected version is stale", async () => {
     const r = await run(["append", "--store", store, "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", "{}", "--expect-version", "0"], { env })
     expect(r.code).toBe(5)
     expect(r.stdout).toBe("")
     expect(r.stderr).toContain("expected version 0")
-  }, 30_000)
+  }, 60_000)
 
   it("network: 6 when the server cannot be reached; nothing is lost and a later sync succeeds", async () => {
     const r = await run(["sync", "--store", store, "--server", "http://127.0.0.1:9"], { env })
@@ -224,7 +224,7 @@ describe("exit codes", () => {
     expect(r.stderr).toMatch(/could not be reached|server/)
     const ok = await runJson<{ pending: number }>(["sync", "--store", store, "--server", server.url], env)
     expect(ok.pending).toBe(0)
-  }, 60_000)
+  }, 120_000)
 
   it("locked: 4 while another process holds the local log", async () => {
     const db = new Database(join(store, "events.db"))
@@ -238,7 +238,7 @@ describe("exit codes", () => {
     } finally {
       db.close()
     }
-  }, 60_000)
+  }, 120_000)
 })
 
 describe("backup and restore", () => {
@@ -283,7 +283,7 @@ describe("backup and restore", () => {
     const synced = await runJson<{ pushed: number; pending: number }>(["sync", "--store", store, "--server", server.url], env)
     expect(synced.pending).toBe(0)
     expect(synced.pushed).toBeGreaterThan(0)
-  }, 180_000)
+  }, 300_000)
 
   it("a key backup alone restores keys; the log then comes from the server", async () => {
     const store = dir("ko")
@@ -299,6 +299,52 @@ describe("backup and restore", () => {
     await runJson(["sync", "--store", store, "--server", server.url], env)
     expect((await run(["read", "--store", store, "--json"], { env })).stdout).toBe(before.stdout)
   }, 120_000)
+})
+
+describe("integrity", () => {
+  it("a record tampered with on the server: sync and read name it, the rest stays readable", async () => {
+    const a = await runJson<Init>(["init", "--store", dir("ta")], env)
+    await runJson(["append", "--store", dir("ta"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"intact"}'], env)
+    await runJson(["append", "--store", dir("ta"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"tampered"}'], env)
+    await runJson(["backup", "keys", "--store", dir("ta"), "--out", dir("ta.keys")], backupEnv)
+    await runJson(["restore", "--keys", dir("ta.keys"), "--store", dir("tb")], backupEnv)
+    await runJson(["append", "--store", dir("tb"), "--aggregate", "Note/n1", "--type", "NoteAdded", "--data", '{"text":"other device"}'], env)
+    await runJson(["sync", "--store", dir("ta"), "--server", server.url], env)
+    await runJson(["sync", "--store", dir("tb"), "--server", server.url], env)
+
+    // The server's copy of the last record of device a: one ciphertext character changed.
+    const db = new Database(join(server.dataDir, "cipherlog.db"))
+    let eventId = ""
+    try {
+      const row = db.prepare("SELECT global_seq AS seq, event_id AS eventId, record_json AS json FROM records WHERE store_id = ? AND aggregate_id = 'g1' AND version = 2")
+        .get(a.storeId) as { seq: number; eventId: string; json: string }
+      eventId = row.eventId
+      const record = JSON.parse(row.json) as Record<string, unknown>
+      const ciphertext = String(record["ciphertext"])
+      const i = Math.floor(ciphertext.length / 2)
+      record["ciphertext"] = ciphertext.slice(0, i) + (ciphertext[i] === "A" ? "B" : "A") + ciphertext.slice(i + 1)
+      db.exec("DROP TRIGGER records_no_update")
+      db.prepare("UPDATE records SET record_json = ? WHERE store_id = ? AND global_seq = ?").run(JSON.stringify(record), a.storeId, row.seq)
+    } finally {
+      db.close()
+    }
+
+    // A third device of the user pulls everything from the server.
+    await runJson(["restore", "--keys", dir("ta.keys"), "--store", dir("tc")], backupEnv)
+    const sync = await run(["sync", "--store", dir("tc"), "--server", server.url, "--json"], { env })
+    expect(sync.code).toBe(0)
+    const report = JSON.parse(sync.stdout) as { rejected: number; rejectedRecords: ReadonlyArray<{ eventId: string; aggregateId: string; version: number }> }
+    expect(report.rejected).toBe(1)
+    expect(report.rejectedRecords).toMatchObject([{ eventId, aggregateId: "g1", version: 2 }])
+    expect(sync.stderr).toContain(`Goal/g1 v2 (event ${eventId})`)
+    expect(sync.stderr).not.toContain("tampered")
+
+    const read = await runJson<ReadOut>(["read", "--store", dir("tc")], env)
+    expect(read.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"text":"other device"}', '{"title":"intact"}'])
+    expect(read.rejected).toMatchObject([{ eventId, aggregateType: "Goal", aggregateId: "g1", version: 2 }])
+    const table = await run(["read", "--store", dir("tc")], { env })
+    expect(table.stdout).toContain(`rejected: Goal/g1 v2 event ${eventId}`)
+  }, 300_000)
 })
 
 describe("the binary", () => {

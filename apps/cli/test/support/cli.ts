@@ -57,6 +57,8 @@ export const tempDir = (prefix: string) => {
 
 export interface Server {
   readonly url: string
+  /** The server's SQLite directory (`cipherlog.db` inside). */
+  readonly dataDir: string
   readonly process: ChildProcess
   readonly output: () => string
   readonly stop: () => Promise<void>
@@ -94,6 +96,7 @@ export const startServer = async (): Promise<Server> => {
   }
   return {
     url,
+    dataDir: data.dir,
     process: child,
     output: () => output,
     stop: async () => {
