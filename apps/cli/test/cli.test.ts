@@ -313,21 +313,23 @@ describe("integrity", () => {
     await runJson(["sync", "--store", dir("tb"), "--server", server.url], env)
 
     // The server's copy of the last record of device a: one ciphertext character changed.
-    const db = new Database(join(server.dataDir, "cipherlog.db"))
-    let eventId = ""
-    try {
-      const row = db.prepare("SELECT global_seq AS seq, event_id AS eventId, record_json AS json FROM records WHERE store_id = ? AND aggregate_id = 'g1' AND version = 2")
-        .get(a.storeId) as { seq: number; eventId: string; json: string }
-      eventId = row.eventId
-      const record = JSON.parse(row.json) as Record<string, unknown>
-      const ciphertext = String(record["ciphertext"])
-      const i = Math.floor(ciphertext.length / 2)
-      record["ciphertext"] = ciphertext.slice(0, i) + (ciphertext[i] === "A" ? "B" : "A") + ciphertext.slice(i + 1)
-      db.exec("DROP TRIGGER records_no_update")
-      db.prepare("UPDATE records SET record_json = ? WHERE store_id = ? AND global_seq = ?").run(JSON.stringify(record), a.storeId, row.seq)
-    } finally {
-      db.close()
+    const tamper = (): string => {
+      const db = new Database(join(server.dataDir, "cipherlog.db"))
+      try {
+        const row = db.prepare("SELECT global_seq AS seq, event_id AS eventId, record_json AS json FROM records WHERE store_id = ? AND aggregate_id = 'g1' AND version = 2")
+          .get(a.storeId) as { seq: number; eventId: string; json: string }
+        const record = JSON.parse(row.json) as Record<string, unknown>
+        const ciphertext = String(record["ciphertext"])
+        const i = Math.floor(ciphertext.length / 2)
+        record["ciphertext"] = ciphertext.slice(0, i) + (ciphertext[i] === "A" ? "B" : "A") + ciphertext.slice(i + 1)
+        db.exec("DROP TRIGGER records_no_update")
+        db.prepare("UPDATE records SET record_json = ? WHERE store_id = ? AND global_seq = ?").run(JSON.stringify(record), a.storeId, row.seq)
+        return row.eventId
+      } finally {
+        db.close()
+      }
     }
+    const eventId = tamper()
 
     // A third device of the user pulls everything from the server.
     await runJson(["restore", "--keys", dir("ta.keys"), "--store", dir("tc")], backupEnv)
