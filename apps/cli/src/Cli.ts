@@ -203,7 +203,8 @@ const sync = Command.make(
       const url = yield* Sync.parseUrl(o.server)
       const device = yield* openDevice(o.store, o.passphraseStdin)
       if (!o.json) yield* Output.notice(`syncing store ${device.config.storeId} with ${url} …`)
-      const report = yield* Sync.run(device, url)
+      const report = yield* Sync.run(device, url, (round, r) =>
+        o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, rebased ${r.rebased}, ${r.pending} pending`))
       for (const r of report.rejectedRecords) {
         yield* Output.notice(
           `integrity: record ${r.aggregateType}/${r.aggregateId} v${r.version} (event ${r.eventId}) failed its ${r.reason ?? "integrity"} check and was not applied; ` +
@@ -218,7 +219,11 @@ const sync = Command.make(
 
 // diagnose --------------------------------------------------------------------------
 
-const diagnose = Command.make("diagnose", { store, passphraseStdin }, (o) =>
+const diagnose = Command.make("diagnose", {
+  store,
+  passphraseStdin,
+  json: Options.boolean("json").pipe(Options.withDescription("Accepted for uniformity: diagnose always prints JSON."))
+}, (o) =>
   Effect.gen(function*() {
     const device = yield* openDevice(o.store, o.passphraseStdin)
     const diagnostics = yield* Diagnostics.collect(device.store)

@@ -79,7 +79,7 @@ export interface Report {
  * @since 0.1.0
  * @category sync
  */
-export const run = (device: Device, url: string) =>
+export const run = (device: Device, url: string, onRound: (round: number, report: SyncEngine.SyncReport) => Effect.Effect<void> = () => Effect.void) =>
   Effect.gen(function*() {
     const crypto = yield* Crypto.Crypto
     const { storeId } = device.config
@@ -107,6 +107,7 @@ export const run = (device: Device, url: string) =>
     while (rounds < MAX_ROUNDS && (last === undefined || !SyncEngine.isSettled(last))) {
       last = yield* engine.syncOnce
       rounds++
+      yield* onRound(rounds, last)
       total = {
         pushed: total.pushed + last.pushed,
         pulled: total.pulled + last.pulled,

@@ -153,7 +153,7 @@ describe("cipherlog append / read / sync on two devices of one user", () => {
     const canary = `CANARY-${Math.random().toString(36).slice(2)}`
     await runJson<Init>(["init", "--store", dir("diag")], env)
     await runJson(["append", "--store", dir("diag"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", JSON.stringify({ title: canary })], env)
-    const d = await run(["diagnose", "--store", dir("diag")], { env })
+    const d = await run(["diagnose", "--store", dir("diag"), "--json"], { env })
     expect(d.code).toBe(0)
     const diag = JSON.parse(d.stdout) as { stage: string; counts: { records: number; pending: number }; keys: { kekVersions: ReadonlyArray<{ versionId: string }> } }
     expect(diag.stage).toBe("unlocked")
