@@ -45,7 +45,7 @@ const parseAggregate = (text: string) => {
   const id = Schema.decodeUnknownEither(AggregateId)(text.slice(slash + 1))
   if (Either.isLeft(type)) return Effect.fail(badInput("--aggregate: the TYPE must start with a letter and have at most 64 characters from A-Z a-z 0-9 _ . -", "InvalidInput"))
   if (Either.isLeft(id)) return Effect.fail(badInput("--aggregate: the ID must be 1 to 64 characters from A-Z a-z 0-9 _ -", "InvalidInput"))
-  return Effect.succeed({ aggregateType: type.right as string, aggregateId: id.right as string })
+  return Effect.succeed({ aggregateType: String(type.right), aggregateId: String(id.right) })
 }
 
 // init ------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ describe("exit codes", () => {
     expect(ok.pending).toBe(0)
   }, 120_000)
 
-  it("locked: 4 while another process holds the local log", async () => {
+  it("locked: 4 while another process holds the local log (read, and wipe changes nothing)", async () => {
     const db = new Database(join(store, "events.db"))
     try {
       db.pragma("locking_mode = EXCLUSIVE")
@@ -235,6 +235,9 @@ describe("exit codes", () => {
       expect(r.code).toBe(4)
       expect(r.stdout).toBe("")
       expect(r.stderr).toContain("in use by another process")
+      const wipe = await run(["wipe", "--store", store, "--yes"], { env })
+      expect(wipe.code).toBe(4)
+      expect(existsSync(join(store, "keys"))).toBe(true)
     } finally {
       db.close()
     }
