@@ -1,0 +1,421 @@
+/**
+ * The `cipherlog` commands (docs/cli.md). Each handler reads its
+ * passphrase(s) from the environment, stdin or a prompt (never argv),
+ * composes this device from the store directory, does its work and prints
+ * one result; failures become a `CliError` with its exit code in `main.ts`.
+ *
+ * @since 0.1.0
+ */
+import { AggregateId, AggregateType, AggregateVersion, Envelope, EventType } from "@cipherlog/domain"
+import { Diagnostics, type LocalStore } from "@cipherlog/event-store"
+import { Backup } from "@cipherlog/keys"
+import { Command, Options } from "@effect/cli"
+import { Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { badInput, conflict, unexpected } from "./CliError.js"
+import * as Device from "./Device.js"
+import * as Output from "./Output.js"
+import * as Passphrase from "./Passphrase.js"
+import * as Server from "./Server.js"
+import * as StoreDir from "./StoreDir.js"
+import * as Sync from "./Sync.js"
+
+// Shared options ------------------------------------------------------------------
+
+const store = Options.text("store").pipe(
+  Options.withFallbackConfig(Config.string(StoreDir.STORE_ENV)),
+  Options.withDescription(`The store directory (default: $${StoreDir.STORE_ENV}).`)
+)
+const json = Options.boolean("json").pipe(Options.withDescription("Print one JSON document (shapes in docs/cli.md)."))
+const passphraseStdin = Options.boolean("passphrase-stdin").pipe(
+  Options.withDescription(`Read the passphrase from the first line of stdin (else $${Passphrase.ENV.store}, else a prompt).`)
+)
+
+const openDevice = (dir: string, stdin: boolean) =>
+  Effect.flatMap(Passphrase.store({ stdin }), (passphrase) => Device.open(StoreDir.paths(dir), passphrase))
+
+/** `TYPE/ID`, each checked against the domain's rules. */
+const parseAggregate = (text: string) => {
+  const slash = text.indexOf("/")
+  if (slash <= 0 || slash === text.length - 1) {
+    return Effect.fail(badInput("--aggregate must be TYPE/ID, e.g. Goal/g1.", "InvalidInput"))
+  }
+  const type = Schema.decodeUnknownEither(AggregateType)(text.slice(0, slash))
+  const id = Schema.decodeUnknownEither(AggregateId)(text.slice(slash + 1))
+  if (Either.isLeft(type)) return Effect.fail(badInput("--aggregate: the TYPE must start with a letter and have at most 64 characters from A-Z a-z 0-9 _ . -", "InvalidInput"))
+  if (Either.isLeft(id)) return Effect.fail(badInput("--aggregate: the ID must be 1 to 64 characters from A-Z a-z 0-9 _ -", "InvalidInput"))
+  return Effect.succeed({ aggregateType: String(type.right), aggregateId: String(id.right) })
+}
+
+// init ------------------------------------------------------------------------------
+
+const PHRASE_WARNING = [
+  "RECOVERY PHRASE: shown this once and never stored. Write it down and keep it offline.",
+  "Anyone who has it (and your server) can take over this identity; without it and without a key backup,",
+  "losing this device's passphrase loses the data."
+].join("\n")
+
+const init = Command.make("init", { store, json, passphraseStdin }, (o) =>
+  Effect.gen(function*() {
+    const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin, confirm: true })
+    const p = StoreDir.paths(o.store)
+    const { config, phrase } = yield* Device.initialize(p, passphrase)
+    const words = Redacted.value(phrase)
+    const value = { storeId: config.storeId, userId: config.userId, deviceId: config.deviceId, store: p.dir, recoveryPhrase: words }
+    if (o.json) yield* Output.notice(PHRASE_WARNING)
+    yield* Output.result(o.json, value, (v) =>
+      [
+        `Created store ${v.storeId} in ${v.store}`,
+        `  user    ${v.userId}`,
+        `  device  ${v.deviceId}`,
+        "",
+        PHRASE_WARNING,
+        "",
+        `  ${v.recoveryPhrase}`,
+        ""
+      ].join("\n"))
+  })).pipe(Command.withDescription("Create a store directory, an identity and a device; print the recovery phrase once."))
+
+// append ----------------------------------------------------------------------------
+
+const eventJson = (e: LocalStore.Event) => ({
+  globalSequence: e.globalSequence,
+  eventId: e.eventId,
+  aggregateType: e.aggregateType,
+  aggregateId: e.aggregateId,
+  version: e.version,
+  eventType: e.eventType,
+  createdAt: e.createdAt,
+  author: { userId: e.author.userId, deviceId: e.author.deviceId },
+  payload: e.payload
+})
+
+const append = Command.make(
+  "append",
+  {
+    store,
+    json,
+    passphraseStdin,
+    aggregate: Options.text("aggregate").pipe(Options.withDescription("TYPE/ID of the aggregate, e.g. Goal/g1.")),
+    type: Options.text("type").pipe(Options.withDescription("The event type, e.g. GoalSet.")),
+    data: Options.text("data").pipe(Options.withDescription("The payload: a JSON value.")),
+    expectVersion: Options.integer("expect-version").pipe(
+      Options.optional,
+      Options.withDescription("Append only if the aggregate is at this version (0: it must not exist).")
+    )
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const aggregate = yield* parseAggregate(o.aggregate)
+      if (Either.isLeft(Schema.decodeUnknownEither(EventType)(o.type))) {
+        return yield* Effect.fail(badInput("--type must start with a letter and have at most 64 characters from A-Z a-z 0-9 _ . -", "InvalidInput"))
+      }
+      let payload: unknown
+      try {
+        payload = JSON.parse(o.data)
+      } catch (_) {
+        return yield* Effect.fail(badInput("--data is not valid JSON; quote it for your shell, e.g. --data '{\"title\":\"Run\"}'.", "InvalidInput"))
+      }
+      if (!Envelope.isJson(payload)) return yield* Effect.fail(badInput("--data is not a plain JSON value.", "InvalidInput"))
+      if (Option.isSome(o.expectVersion) && o.expectVersion.value < 0) {
+        return yield* Effect.fail(badInput("--expect-version must be 0 or more.", "InvalidInput"))
+      }
+      const device = yield* openDevice(o.store, o.passphraseStdin)
+      const events = yield* device.store.append({
+        ...aggregate,
+        expectedVersion: Option.match(o.expectVersion, { onNone: () => AggregateVersion.any, onSome: AggregateVersion.exactly }),
+        events: [{ eventType: o.type, payload }]
+      })
+      const value = { storeId: device.config.storeId, events: events.map(eventJson) }
+      yield* Output.result(o.json, value, (v) =>
+        v.events.map((e) => `Appended ${e.aggregateType}/${e.aggregateId} v${e.version} ${e.eventType} (${e.eventId})`).join("\n"))
+    })
+).pipe(Command.withDescription("Append one event (encrypted and signed on this device)."))
+
+// read ------------------------------------------------------------------------------
+
+/**
+ * Everything readable, in a device-independent order: synced events by the
+ * server's global sequence, then this device's pending ones in local order.
+ */
+const collect = (items: ReadonlyArray<LocalStore.Item>) => {
+  const events = items.flatMap((i) => (i._tag === "Event" ? [i.event] : []))
+    .sort((a, b) => (a.globalSequence ?? Number.MAX_SAFE_INTEGER) - (b.globalSequence ?? Number.MAX_SAFE_INTEGER) || a.position - b.position)
+  const coordinates = (h: { readonly eventId: string; readonly aggregateType: string; readonly aggregateId: string; readonly version: number }) => ({
+    eventId: h.eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version
+  })
+  return {
+    events: events.map(eventJson),
+    locked: items.flatMap((i) => (i._tag === "Locked" ? [{ ...coordinates(i.header), missingKey: i.missing }] : [])),
+    rejected: items.flatMap((i) => (i._tag === "Rejected" ? [{ ...coordinates(i.header), reason: i.error.reason }] : []))
+  }
+}
+
+const read = Command.make(
+  "read",
+  {
+    store,
+    json,
+    passphraseStdin,
+    aggregate: Options.text("aggregate").pipe(Options.optional, Options.withDescription("Only this aggregate (TYPE/ID)."))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const aggregate = yield* Option.match(o.aggregate, { onNone: () => Effect.succeed(Option.none()), onSome: (a) => Effect.map(parseAggregate(a), Option.some) })
+      const device = yield* openDevice(o.store, o.passphraseStdin)
+      const items = Option.isSome(aggregate)
+        ? yield* device.store.readAggregate(aggregate.value.aggregateType, aggregate.value.aggregateId)
+        : Array.from(yield* Stream.runCollect(device.store.readAll({ verify: true })))
+      const value = { storeId: device.config.storeId, ...collect(items) }
+      yield* Output.result(o.json, value, (v) => {
+        const rows = v.events.map((e) => [
+          e.globalSequence === null ? "pending" : String(e.globalSequence),
+          `${e.aggregateType}/${e.aggregateId}`,
+          String(e.version),
+          e.eventType,
+          e.author.deviceId,
+          JSON.stringify(e.payload)
+        ])
+        const lines = [Output.table(["seq", "aggregate", "v", "type", "device", "payload"], rows)]
+        if (v.locked.length > 0) lines.push(`${v.locked.length} record(s) locked: their keys are not on this device (see \`cipherlog diagnose\`).`)
+        for (const r of v.rejected) lines.push(`rejected: ${r.aggregateType}/${r.aggregateId} v${r.version} event ${r.eventId} failed its ${r.reason} check.`)
+        return lines.join("\n")
+      })
+    })
+).pipe(Command.withDescription("Read decrypted events, all or one aggregate's, as a table or JSON."))
+
+// sync ------------------------------------------------------------------------------
+
+const sync = Command.make(
+  "sync",
+  {
+    store,
+    json,
+    passphraseStdin,
+    server: Options.text("server").pipe(
+      Options.withFallbackConfig(Config.string(Sync.SERVER_ENV)),
+      Options.withDescription(`The sync server's URL (default: $${Sync.SERVER_ENV}).`)
+    )
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const url = yield* Sync.parseUrl(o.server)
+      const device = yield* openDevice(o.store, o.passphraseStdin)
+      if (!o.json) yield* Output.notice(`syncing store ${device.config.storeId} with ${url} …`)
+      const report = yield* Sync.run(device, url, (round, r) =>
+        o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, rebased ${r.rebased}, ${r.pending} pending`))
+      for (const r of report.rejectedRecords) {
+        yield* Output.notice(
+          `integrity: record ${r.aggregateType}/${r.aggregateId} v${r.version} (event ${r.eventId}) failed its ${r.reason ?? "integrity"} check and was not applied; ` +
+            "the rest of the log is readable. Keep it for investigation: it means tampering or corruption on the way or on the server."
+        )
+      }
+      yield* Output.result(o.json, report, (r) =>
+        `Synced with ${r.server}: pushed ${r.pushed}, pulled ${r.pulled}, rebased ${r.rebased}; ` +
+        `cursor ${r.cursor}, ${r.pending} pending, ${r.parked} parked, ${r.rejected} rejected.`)
+    })
+).pipe(Command.withDescription("Push this device's new events and pull everyone else's; safe to interrupt and re-run."))
+
+// diagnose --------------------------------------------------------------------------
+
+const diagnose = Command.make("diagnose", {
+  store,
+  passphraseStdin,
+  json: Options.boolean("json").pipe(Options.withDescription("Accepted for uniformity: diagnose always prints JSON."))
+}, (o) =>
+  Effect.gen(function*() {
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const diagnostics = yield* Diagnostics.collect(device.store)
+    yield* Output.result(true, { cli: { store: device.paths.dir, version: VERSION }, ...diagnostics }, () => "")
+  })).pipe(Command.withDescription("Print JSON diagnostics (ids, counts, versions, missing keys; never a secret or payload)."))
+
+// keys ------------------------------------------------------------------------------
+
+const keysStatus = Command.make("status", { store, json, passphraseStdin }, (o) =>
+  Effect.gen(function*() {
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const status = yield* device.keyring.status(device.config.storeId)
+    const keyState = yield* device.store.keyState
+    const value = {
+      storeId: status.storeId,
+      userId: device.keyring.userId,
+      deviceId: device.keyring.deviceId,
+      kekVersions: status.kekVersions.map((v) => ({ versionId: v.versionId, status: v.status, createdAt: v.createdAt })),
+      deks: status.deks,
+      epochs: status.epochs,
+      pendingGrants: status.pending,
+      highestUsage: status.highestUsage,
+      locked: keyState.locked,
+      missing: keyState.missing
+    }
+    yield* Output.result(o.json, value, (v) =>
+      [
+        `store ${v.storeId}  user ${v.userId}  device ${v.deviceId}`,
+        Output.table(["KEK version", "status", "created"], v.kekVersions.map((k) => [k.versionId, k.status, new Date(k.createdAt).toISOString()])),
+        `DEKs ${v.deks}, epochs ${v.epochs}, grants to publish ${v.pendingGrants}, highest usage ${v.highestUsage}`,
+        v.locked ? `LOCKED: ${v.missing.map((m) => `${m.key} (${m.records} records)`).join(", ")} not on this device` : "all records' keys are on this device"
+      ].join("\n"))
+  })).pipe(Command.withDescription("Key versions, epochs and usage of this device's store."))
+
+const keys = Command.make("keys").pipe(
+  Command.withSubcommands([keysStatus]),
+  Command.withDescription("Key management (status).")
+)
+
+// backup / restore ------------------------------------------------------------------
+
+const out = Options.text("out").pipe(Options.withDescription("The file to write (must not exist)."))
+
+const refuseExisting = (file: string) =>
+  fs.existsSync(file) ? Effect.fail(conflict(`${path.resolve(file)} exists; nothing was written. Choose another --out.`, "FileExists")) : Effect.void
+
+const writeNew = (file: string, write: (tmp: string) => void) =>
+  Effect.try({
+    try: () => {
+      const tmp = `${path.resolve(file)}.tmp-${process.pid}`
+      write(tmp)
+      fs.renameSync(tmp, path.resolve(file))
+    },
+    catch: () => unexpected(`${path.resolve(file)} could not be written; check the path, free space and permissions.`, "Io")
+  })
+
+const backupKeys = Command.make("keys", { store, json, passphraseStdin, out }, (o) =>
+  Effect.gen(function*() {
+    yield* refuseExisting(o.out)
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const backupPassphrase = yield* Passphrase.backup({ confirm: true })
+    const text = yield* Backup.exportKeys(device.keyring, backupPassphrase)
+    yield* writeNew(o.out, (tmp) => fs.writeFileSync(tmp, text, { mode: 0o600 }))
+    const value = { storeId: device.config.storeId, userId: device.config.userId, file: path.resolve(o.out), kind: "keys" as const }
+    yield* Output.result(o.json, value, (v) => `Wrote a key backup of user ${v.userId} to ${v.file} (under the backup passphrase).`)
+  })).pipe(Command.withDescription(`Export every key of this device's user under a separate backup passphrase ($${Passphrase.ENV.backup}).`))
+
+const backupDb = Command.make("db", { store, json, passphraseStdin, out }, (o) =>
+  Effect.gen(function*() {
+    yield* refuseExisting(o.out)
+    const p = StoreDir.paths(o.store)
+    // Unlocking proves the caller owns the store.
+    const config = yield* Effect.scoped(Effect.map(openDevice(o.store, o.passphraseStdin), (d) => d.config))
+    const target = path.resolve(o.out)
+    const tmp = `${target}.tmp-${process.pid}`
+    yield* Device.copyEvents(p, tmp).pipe(
+      Effect.zipRight(Effect.try({ try: () => fs.renameSync(tmp, target), catch: () => unexpected(`${target} could not be written.`, "Io") })),
+      Effect.onError(() => Effect.sync(() => fs.rmSync(tmp, { force: true })))
+    )
+    const value = { storeId: config.storeId, file: path.resolve(o.out), bytes: fs.statSync(o.out).size, kind: "db" as const }
+    yield* Output.result(o.json, value, (v) =>
+      `Wrote a copy of the local log (${v.bytes} bytes; ciphertext only) to ${v.file}. It opens only with a key backup or this device's keys.`)
+  })).pipe(Command.withDescription("Copy the local event log (encrypted records) to a file."))
+
+const backup = Command.make("backup").pipe(
+  Command.withSubcommands([backupKeys, backupDb]),
+  Command.withDescription("Back up keys (under a backup passphrase) or the local database.")
+)
+
+const restore = Command.make(
+  "restore",
+  {
+    store,
+    json,
+    passphraseStdin,
+    keys: Options.text("keys").pipe(Options.withDescription("A key backup file (`cipherlog backup keys`).")),
+    db: Options.text("db").pipe(Options.optional, Options.withDescription("A database copy (`cipherlog backup db`) to start from.")),
+    storeId: Options.text("store-id").pipe(Options.optional, Options.withDescription("Which store of the backup (when it has several)."))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(o.keys, "utf8"),
+        catch: () => badInput(`${path.resolve(o.keys)} could not be read; check the --keys path.`, "NoFile")
+      })
+      if (Option.isSome(o.db) && !fs.existsSync(o.db.value)) return yield* Effect.fail(badInput(`${path.resolve(o.db.value)} does not exist; check the --db path.`, "NoFile"))
+      const backupPassphrase = yield* Passphrase.backup()
+      const contents = yield* Backup.open(text, backupPassphrase)
+      const stores = contents.stores.map((s) => s.storeId)
+      const storeId = Option.getOrElse(o.storeId, () => stores.length === 1 ? stores[0]! : "")
+      if (!stores.includes(storeId)) {
+        Backup.zeroizeContents(contents)
+        return yield* Effect.fail(badInput(`Say which store to restore with --store-id (the backup has: ${stores.join(", ") || "none"}).`, "InvalidInput"))
+      }
+      const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin, confirm: true })
+      const p = StoreDir.paths(o.store)
+      const restored = yield* Device.restore(p, passphrase, contents, storeId, o.db).pipe(Effect.ensuring(Effect.sync(() => Backup.zeroizeContents(contents))))
+      const { config } = restored
+      const value = {
+        storeId: config.storeId,
+        userId: config.userId,
+        deviceId: config.deviceId,
+        store: p.dir,
+        database: Option.match(restored.seeded, {
+          onNone: () => null,
+          onSome: (s) => ({ records: s.records, unsynced: s.unsynced, locked: s.parked, rejected: s.rejected })
+        })
+      }
+      yield* Output.result(o.json, value, (v) =>
+        `Restored user ${v.userId}'s keys for store ${v.storeId} into ${v.store} as device ${v.deviceId}` +
+        (v.database === null
+          ? ". Run `cipherlog sync` to fetch the log."
+          : `, with ${v.database.records} record(s) from the database copy.` +
+            (v.database.unsynced > 0 ? ` ${v.database.unsynced} record(s) the old device never synced were not taken.` : "") +
+            (v.database.locked > 0 ? ` ${v.database.locked} record(s) stay locked: their keys are in neither the backup nor the database (see \`cipherlog diagnose\`).` : "")))
+    })
+).pipe(Command.withDescription("Make this directory a device of a key backup's user (optionally from a database copy)."))
+
+// wipe ------------------------------------------------------------------------------
+
+const wipe = Command.make(
+  "wipe",
+  { store, json, yes: Options.boolean("yes").pipe(Options.withDescription("Confirm: delete the store directory's keys, log and settings.")) },
+  (o) =>
+    Effect.gen(function*() {
+      const p = StoreDir.paths(o.store)
+      if (!o.yes) return yield* Effect.fail(badInput(`wipe deletes ${p.dir}'s keys and log for good; run it again with --yes to confirm.`, "NotConfirmed"))
+      const config = yield* StoreDir.readConfig(p)
+      // Refuses while another process has the log open.
+      yield* Effect.scoped(Device.holdEvents(p))
+      yield* Effect.try({
+        try: () => {
+          for (const f of [p.keys, p.events, `${p.events}-wal`, `${p.events}-shm`, p.config]) fs.rmSync(f, { recursive: true, force: true })
+          if (fs.readdirSync(p.dir).length === 0) fs.rmdirSync(p.dir)
+        },
+        catch: () => unexpected(`${p.dir} could not be wiped completely; check permissions and remove it by hand.`, "Io")
+      })
+      yield* Output.result(o.json, { storeId: config.storeId, store: p.dir, wiped: true }, (v) => `Wiped store ${v.storeId} from ${v.store}.`)
+    })
+).pipe(Command.withDescription("Delete this device's keys, log and settings (asks for --yes)."))
+
+// server ----------------------------------------------------------------------------
+
+const server = Command.make(
+  "server",
+  {
+    port: Options.integer("port").pipe(Options.optional, Options.withDescription("Port (default $PORT, else 8787; 0 picks a free one).")),
+    host: Options.text("host").pipe(Options.optional, Options.withDescription("Address to listen on (default $HOST, else 127.0.0.1).")),
+    dataDir: Options.text("data-dir").pipe(Options.optional, Options.withDescription("SQLite directory (default $DATA_DIR, else ./data)."))
+  },
+  (o) => Server.start({ port: o.port, host: o.host, dataDir: o.dataDir })
+).pipe(Command.withDescription("Run the sync server (apps/sync-server) in the foreground until Ctrl-C."))
+
+// root ------------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const VERSION = "0.1.0"
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make("cipherlog").pipe(
+  Command.withDescription("Cipherlog: a local-first, end-to-end encrypted event log, from a terminal."),
+  Command.withSubcommands([init, append, read, sync, keys, backup, restore, diagnose, wipe, server])
+)
+
+/**
+ * @since 0.1.0
+ * @category commands
+ */
+export const run = Command.run(command, { name: "cipherlog", version: VERSION })
