@@ -173,30 +173,6 @@ export const copyEvents = (p: StoreDir.Paths, to: string) =>
   })
 
 /**
- * Works around a gap of `LocalStore` (docs/cli.md, "Known limits"): it
- * learns other devices' signing keys only from device records it ingests
- * itself, in memory, so a new process (every CLI command) knows only its
- * own device — records of other devices pulled earlier would read as
- * locked, and new ones would park for ever. Marking the stored device
- * records of other devices as parked and retrying parked records makes the
- * store process them again (verify, learn the device, release what waited
- * for it); the device records then get their status back.
- */
-const relearnDevices = (store: LocalStore.LocalStore, ownDeviceId: string) =>
-  Effect.gen(function*() {
-    const es = store.eventStore
-    // "ok" is the default status (no row): every record that is neither parked nor rejected.
-    const flagged = new Set([...(yield* es.withStatus(store.storeId, "parked")), ...(yield* es.withStatus(store.storeId, "rejected"))].map((r) => r.eventId))
-    const deviceRecords = Chunk.toReadonlyArray(yield* Stream.runCollect(es.stream(store.storeId).pipe(
-      Stream.filter((r) => r.header.aggregateType === LocalStore.system.device && r.header.author.deviceId !== ownDeviceId && !flagged.has(r.header.eventId))
-    )))
-    if (deviceRecords.length === 0) return
-    for (const r of deviceRecords) yield* es.setStatus(store.storeId, r.header.eventId, "parked", "re-reading the device's enrollment")
-    yield* store.retryParked
-    for (const r of deviceRecords) yield* es.setStatus(store.storeId, r.header.eventId, "ok")
-  })
-
-/**
  * Seeds this device's log from a database copy (`restore --db`): the
  * copy's synced records are ingested in global order, exactly as if pulled
  * from the server — verified against their authors' chains, key records
@@ -245,6 +221,5 @@ export const open = (p: StoreDir.Paths, passphrase: Redacted.Redacted<string>) =
     const keyring = yield* Effect.acquireRelease(Keyring.make(vault), (k) => k.close)
     const events = yield* SqliteNodeEventStore.make(p.events)
     const store = yield* LocalStore.make({ storeId: config.storeId, eventStore: events, keyring: Option.some(keyring) })
-    yield* relearnDevices(store, keyring.deviceId)
     return { paths: p, config, keyring, store } satisfies Device
   }) satisfies Effect.Effect<Device, unknown, Scope.Scope | Crypto.Crypto>
