@@ -6,14 +6,14 @@
  *
  * @since 0.1.0
  */
-import { AggregateId, AggregateType, AggregateVersion, Envelope, EventType } from "@cipherlog/domain"
+import { AggregateId, AggregateType, AggregateVersion, Bytes, Envelope, EventType, StoreId } from "@cipherlog/domain"
 import { Diagnostics, type LocalStore } from "@cipherlog/event-store"
-import { Backup } from "@cipherlog/keys"
+import { Backup, Identity, Recovery } from "@cipherlog/keys"
 import { Command, Options } from "@effect/cli"
 import { Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { badInput, conflict, unexpected } from "./CliError.js"
+import { badInput, CliError, conflict, unexpected } from "./CliError.js"
 import * as Device from "./Device.js"
 import * as Output from "./Output.js"
 import * as Passphrase from "./Passphrase.js"
@@ -362,6 +362,88 @@ const restore = Command.make(
     })
 ).pipe(Command.withDescription("Make this directory a device of a key backup's user (optionally from a database copy)."))
 
+// recover ---------------------------------------------------------------------------
+
+const serverOption = Options.text("server").pipe(
+  Options.withFallbackConfig(Config.string(Sync.SERVER_ENV)),
+  Options.withDescription(`The sync server's URL (default: $${Sync.SERVER_ENV}).`)
+)
+
+const RecoveryMaterialJson = Schema.parseJson(Recovery.RecoveryMaterial)
+
+const recover = Command.make(
+  "recover",
+  {
+    store,
+    json,
+    passphraseStdin: Options.boolean("passphrase-stdin").pipe(
+      Options.withDescription(`Read the new device's passphrase from stdin: its first line, or its second with --phrase-stdin (else $${Passphrase.ENV.store}, else a prompt).`)
+    ),
+    phraseStdin: Options.boolean("phrase-stdin").pipe(
+      Options.withDescription(`Read the recovery phrase from the first line of stdin (else $${Passphrase.ENV.phrase}, else a prompt).`)
+    ),
+    server: serverOption,
+    storeId: Options.text("store-id").pipe(Options.withDescription("The store to recover (its id, as `init` printed it)."))
+  },
+  (o) =>
+    Effect.gen(function*() {
+      const url = yield* Sync.parseUrl(o.server)
+      if (Either.isLeft(Schema.decodeUnknownEither(StoreId)(o.storeId))) {
+        return yield* Effect.fail(badInput("--store-id is not a store id; give the id `init` printed (storeId), e.g. s-….", "InvalidInput"))
+      }
+      const p = StoreDir.paths(o.store)
+      yield* Device.refuseExisting(p)
+      const phrase = yield* Passphrase.phrase({ stdin: o.phraseStdin })
+      const master = yield* Recovery.derive(phrase, o.storeId)
+      const blob = yield* Sync.fetchRecovery(url, o.storeId, master.locator)
+      const notOpened = new CliError({
+        kind: "wrong-passphrase",
+        code: "RecoveryFailed",
+        detail: `The recovery material ${url} keeps for store ${o.storeId} does not open with this phrase (it was altered, or is another store's). Nothing was created.`
+      })
+      const text = Bytes.fromBase64Url(blob)
+      if (text === undefined) return yield* Effect.fail(notOpened)
+      const material = Schema.decodeUnknownEither(RecoveryMaterialJson)(Bytes.fromUtf8(text))
+      if (Either.isLeft(material) || material.right.storeId !== o.storeId) return yield* Effect.fail(notOpened)
+      const opened = yield* Recovery.open(master, material.right)
+      const created = yield* Effect.gen(function*() {
+        const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin, confirm: true, line: o.phraseStdin ? 1 : 0 })
+        const config = yield* Device.recover(p, passphrase, {
+          storeId: o.storeId, identity: opened.identity, root: opened.root, locator: master.locator, blob, server: url
+        })
+        return { config, passphrase }
+      }).pipe(Effect.ensuring(Effect.sync(() => {
+        Identity.zeroizeSecrets(opened.identity)
+        opened.root.fill(0)
+      })))
+      const { config } = created
+      if (!o.json) yield* Output.notice(`recovered user ${config.userId} as new device ${config.deviceId}; syncing with ${url} …`)
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const device = yield* Device.open(p, created.passphrase)
+        const report = yield* Sync.run(device, url, (round, r) =>
+          o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, ${r.pending} pending`))
+        const kekVersions = (yield* device.keyring.kekVersions(config.storeId)).length
+        const keyState = yield* device.store.keyState
+        return { report, kekVersions, locked: keyState.locked }
+      }))
+      const value = {
+        storeId: config.storeId,
+        userId: config.userId,
+        deviceId: config.deviceId,
+        store: p.dir,
+        server: url,
+        kekVersions: outcome.kekVersions,
+        pulled: outcome.report.pulled,
+        cursor: outcome.report.cursor,
+        locked: outcome.locked
+      }
+      yield* Output.result(o.json, value, (v) =>
+        `Recovered user ${v.userId}'s store ${v.storeId} into ${v.store} as new device ${v.deviceId}: ` +
+        `${v.kekVersions} KEK version(s) from the server's KEK blobs, ${v.pulled} record(s) pulled.` +
+        (v.locked ? " Some records stay locked: their keys were not on the server (see `cipherlog diagnose`)." : ""))
+    })
+).pipe(Command.withDescription("Make this directory a new device of the user whose 24-word recovery phrase is given, from the server."))
+
 // wipe ------------------------------------------------------------------------------
 
 const wipe = Command.make(
@@ -411,7 +493,7 @@ export const VERSION = "0.1.0"
  */
 export const command = Command.make("cipherlog").pipe(
   Command.withDescription("Cipherlog: a local-first, end-to-end encrypted event log, from a terminal."),
-  Command.withSubcommands([init, append, read, sync, keys, backup, restore, diagnose, wipe, server])
+  Command.withSubcommands([init, append, read, sync, keys, backup, restore, recover, diagnose, wipe, server])
 )
 
 /**

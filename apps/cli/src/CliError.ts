@@ -139,7 +139,7 @@ export const fromUnknown = (error: unknown): CliError => {
   if (tag !== undefined && tag in kindByTag) {
     return new CliError({ kind: kindByTag[tag]!, code: tag, detail: `${messageOf(error)}${nextStep[tag] ?? ""}` })
   }
-  if (tag === "StorageFailure" || tag === "KeyStoreError" || tag === "SchemaTooNew" || tag === "LocalStoreError") {
+  if (tag === "StorageFailure" || tag === "KeyStoreError" || tag === "SchemaTooNew" || tag === "LocalStoreError" || tag === "KekBlobRefused") {
     return new CliError({ kind: "unexpected", code: tag, detail: messageOf(error) })
   }
   return unexpected(

@@ -140,6 +140,60 @@ export const restore = (
   })
 
 /**
+ * `recover`: a new device of the user whose identity the recovery
+ * material (opened with the phrase) holds, in a fresh directory: that
+ * identity, its recovery root (so later re-seals need no phrase) and a new
+ * device id. No KEK version yet: `sync` takes them from the server's KEK
+ * blobs sealed to the identity. The material is kept in `cipherlog.json`
+ * as published on `server`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const recover = (
+  p: StoreDir.Paths,
+  passphrase: Redacted.Redacted<string>,
+  input: {
+    readonly storeId: string
+    readonly identity: Identity.IdentitySecrets
+    readonly root: Uint8Array
+    readonly locator: string
+    readonly blob: string
+    readonly server: string
+  }
+) =>
+  Effect.gen(function*() {
+    const createdDir = yield* prepareDir(p)
+    return yield* Effect.gen(function*() {
+      const deviceId = yield* newId("d-")
+      const userId = input.identity.userId
+      const vault = yield* onKeys(p, Vault.create(passphrase))
+      const keyring = yield* Keyring.initialize(vault, { userId, deviceId, identity: input.identity })
+      yield* Keyring.writeEntry(vault, Keyring.entries.recoveryRoot(input.storeId), RecoveryRoot, { v: 1, key: input.root })
+      yield* keyring.close
+      yield* createEvents(p)
+      const createdAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      const config: StoreDir.Config = {
+        format: StoreDir.FORMAT, v: 1, storeId: input.storeId, userId, deviceId, createdAt,
+        recovery: { locator: input.locator, blob: input.blob, publishedTo: [input.server] }
+      }
+      yield* StoreDir.writeConfig(p, config)
+      return config
+    }).pipe(Effect.onError(() => undo(p, createdDir)))
+  })
+
+/**
+ * Fails (as `init` and `restore` would) when the directory already holds a store.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const refuseExisting = (p: StoreDir.Paths) =>
+  StoreDir.exists(p) || fs.existsSync(p.keys) || fs.existsSync(p.events)
+    ? Effect.fail(conflict(`${p.dir} already holds a Cipherlog store; nothing was changed. Use another --store, or \`cipherlog wipe\` it first.`, "StoreExists"))
+    : Effect.void
+
+/**
  * Holds the local log exclusively for the scope (fails with `StoreLocked`
  * while another process has it open); closing it checkpoints the WAL into
  * the one database file.

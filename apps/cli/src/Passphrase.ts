@@ -19,7 +19,7 @@ import { badInput, type CliError } from "./CliError.js"
  * @since 0.1.0
  * @category constants
  */
-export const ENV = { store: "CIPHERLOG_PASSPHRASE", backup: "CIPHERLOG_BACKUP_PASSPHRASE" } as const
+export const ENV = { store: "CIPHERLOG_PASSPHRASE", backup: "CIPHERLOG_BACKUP_PASSPHRASE", phrase: "CIPHERLOG_RECOVERY_PHRASE" } as const
 
 /** Standard input to its end, read once per process. */
 let stdinText: Promise<string> | undefined
@@ -32,6 +32,12 @@ const readStdin = () => {
   })
   return stdinText
 }
+
+const stdinLine = (index: number) =>
+  Effect.map(
+    Effect.tryPromise({ try: readStdin, catch: () => badInput("Standard input could not be read.") }),
+    (text) => text.split(/\r?\n/)[index] ?? ""
+  )
 
 const fromEnv = (name: string) => {
   const value = process.env[name]
@@ -53,12 +59,16 @@ const prompt = (message: string, confirm: boolean): Effect.Effect<Redacted.Redac
  * @since 0.1.0
  * @category sources
  */
-export const store = (options: { readonly stdin: boolean; readonly confirm?: boolean }): Effect.Effect<Redacted.Redacted<string>, CliError, Terminal.Terminal> =>
+export const store = (options: {
+  readonly stdin: boolean
+  readonly confirm?: boolean
+  /** Which line of stdin (0-based; `recover` reads the phrase from line 0 when both come from stdin). */
+  readonly line?: number
+}): Effect.Effect<Redacted.Redacted<string>, CliError, Terminal.Terminal> =>
   Effect.gen(function*() {
     if (options.stdin) {
-      const text = yield* Effect.tryPromise({ try: readStdin, catch: () => badInput("Standard input could not be read.") })
-      const line = text.split(/\r?\n/)[0] ?? ""
-      if (line === "") return yield* Effect.fail(badInput("--passphrase-stdin was given but standard input is empty."))
+      const line = yield* stdinLine(options.line ?? 0)
+      if (line === "") return yield* Effect.fail(badInput(`--passphrase-stdin was given but line ${(options.line ?? 0) + 1} of standard input is empty.`))
       return Redacted.make(line)
     }
     const env = fromEnv(ENV.store)
@@ -79,4 +89,27 @@ export const backup = (options: { readonly confirm?: boolean } = {}): Effect.Eff
     if (env !== undefined) return env
     if (process.stdin.isTTY === true) return yield* prompt("Passphrase of the key backup", options.confirm ?? false)
     return yield* Effect.fail(badInput(`No backup passphrase: set ${ENV.backup}, or run in a terminal to be asked.`))
+  })
+
+/**
+ * The 24-word recovery phrase (`recover`): the first line of stdin with
+ * `--phrase-stdin`, else `CIPHERLOG_RECOVERY_PHRASE`, else a prompt
+ * without echo. Never argv, never printed.
+ *
+ * @since 0.1.0
+ * @category sources
+ */
+export const phrase = (options: { readonly stdin: boolean }): Effect.Effect<Redacted.Redacted<string>, CliError, Terminal.Terminal> =>
+  Effect.gen(function*() {
+    if (options.stdin) {
+      const line = yield* stdinLine(0)
+      if (line.trim() === "") return yield* Effect.fail(badInput("--phrase-stdin was given but standard input is empty."))
+      return Redacted.make(line)
+    }
+    const env = fromEnv(ENV.phrase)
+    if (env !== undefined) return env
+    if (process.stdin.isTTY === true) {
+      return yield* Prompt.password({ message: "Recovery phrase (24 words)" }).pipe(Effect.mapError(() => badInput("No recovery phrase was entered.")))
+    }
+    return yield* Effect.fail(badInput(`No recovery phrase: set ${ENV.phrase}, pass --phrase-stdin, or run in a terminal to be asked.`))
   })

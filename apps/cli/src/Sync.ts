@@ -2,19 +2,22 @@
  * `sync`: this device against a sync server over HTTP. The identity logs
  * in by challenge–response (no passphrase or key leaves the device),
  * registers its public keys and creates the store on first contact (both
- * idempotent), publishes the recovery material once per server, then runs
- * rounds of the sync engine (pull, push, rebase) until nothing is pending.
+ * idempotent), publishes the recovery material once per server, exchanges
+ * KEK versions as KEK blobs sealed to the user's own identity (so the
+ * recovery phrase recovers them; `recover`), then runs rounds of the sync
+ * engine (pull, push, rebase) until nothing is pending.
  * Every step is safe to interrupt and re-run: pushes are idempotent by
  * event id and the pull cursor is stored.
  *
  * @since 0.1.0
  */
 import { Crypto } from "@cipherlog/crypto"
-import { StoreId } from "@cipherlog/domain"
+import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
+import { KekBlob } from "@cipherlog/keys"
 import { SyncEngine, SyncTransport } from "@cipherlog/sync"
-import { Models } from "@cipherlog/sync-api"
+import { Models, SyncApi } from "@cipherlog/sync-api"
 import { HttpTransport } from "@cipherlog/sync-transport-http"
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import { badInput, CliError } from "./CliError.js"
 import type { Device } from "./Device.js"
@@ -63,6 +66,8 @@ export interface Report {
   readonly cursor: number
   readonly pending: number
   readonly rounds: number
+  /** KEK versions taken from own KEK blobs on the server / sealed to the own identity and uploaded, this run. */
+  readonly keys: { readonly accepted: number; readonly provisioned: number }
   /** Every record of the store that failed its checks here (now or before), by coordinates. */
   readonly rejectedRecords: ReadonlyArray<{
     readonly eventId: string
@@ -81,23 +86,14 @@ export interface Report {
  */
 export const run = (device: Device, url: string, onRound: (round: number, report: SyncEngine.SyncReport) => Effect.Effect<void> = () => Effect.void) =>
   Effect.gen(function*() {
-    const crypto = yield* Crypto.Crypto
     const { storeId } = device.config
-    const identity = yield* device.keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl: url,
-      credentials: {
-        userId: device.keyring.userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const client = yield* connect(device, url)
     yield* client.register
     yield* client.authenticated((api) => api.stores.create({ payload: { storeId: Schema.decodeSync(StoreId)(storeId) } })).pipe(
       Effect.catchTag("StoreExists", () => Effect.void)
     )
     yield* publishRecovery(device, url, client)
+    const keys = yield* exchangeKeys(device, client)
     const engine = yield* SyncEngine.make(device.store, { retry: { baseMs: 100, maxMs: 2_000 } }).pipe(
       Effect.provideService(SyncTransport.SyncTransport, client.transport)
     )
@@ -124,7 +120,83 @@ export const run = (device: Device, url: string, onRound: (round: number, report
           onNone: () => [],
           onSome: ({ header: h }) => [{ eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, reason }]
         })))
-    return { storeId, server: url, ...total, cursor, pending, rounds, rejectedRecords: rejectedRecords.flat() } satisfies Report
+    return { storeId, server: url, ...total, cursor, pending, rounds, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
+  })
+
+/** A client of the server at `url` that logs in as this device's identity. */
+const connect = (device: Device, url: string) =>
+  Effect.gen(function*() {
+    const crypto = yield* Crypto.Crypto
+    const identity = yield* device.keyring.identity
+    return yield* HttpTransport.make({
+      baseUrl: url,
+      credentials: {
+        userId: device.keyring.userId,
+        signingPublicKey: identity.public.signingPublicKey,
+        encryptionPublicKey: identity.public.encryptionPublicKey,
+        sign: (message) => crypto.ed25519.sign(identity.signing, message)
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+  })
+
+const refused = (what: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliError | SyncTransport.TransportError> =>
+  error instanceof SyncTransport.TransportUnavailable || error instanceof SyncTransport.AccessDenied
+    ? Effect.fail(error)
+    : Effect.fail(new CliError({ kind: "network", code: error._tag, detail: `The server refused ${what} (${error._tag}).` }))
+
+/**
+ * The KEK versions as KEK blobs sealed to this user's own identity (so the
+ * recovery phrase, which recovers the identity, recovers them too; the
+ * server never holds a key that opens data):
+ *
+ * 1. every own blob of a version this device lacks is opened (sender: this
+ *    same identity) and imported with the status the server lists —
+ *    how a recovered device gets its keys;
+ * 2. every live version this device has and the server has no own blob of
+ *    is sealed to the identity: a new version (`createVersion`, with that
+ *    blob) or a blob for an existing one (`provisionBlob`). Once per
+ *    version: the server's list is the record, so re-runs do nothing.
+ */
+const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
+  Effect.gen(function*() {
+    const { storeId } = device.config
+    const path = { storeId: Schema.decodeSync(StoreId)(storeId) }
+    const identity = yield* device.keyring.identity
+    const self = identity.public
+    const versions = yield* client.authenticated((api) => api.kek.versions({ path })).pipe(Effect.catchAll(refused("to list the KEK versions")))
+    const blobs = yield* client.authenticated((api) => api.kek.myBlobs({ path })).pipe(Effect.catchAll(refused("to list your KEK blobs")))
+    const local = new Set((yield* device.keyring.kekVersions(storeId)).map((v) => v.versionId))
+    let accepted = 0
+    for (const b of blobs) {
+      const version = versions.find((v) => v.versionId === b.versionId)
+      // Only versions this user created carry blobs this user sealed (the CLI has no sharing yet).
+      if (local.has(b.versionId) || version === undefined || version.createdBy !== self.userId) continue
+      const bytes = Bytes.fromBase64Url(b.blob)
+      if (bytes === undefined) continue
+      yield* KekBlob.accept(device.keyring, { storeId, versionId: b.versionId, blob: bytes, sender: self, status: version.status })
+      local.add(b.versionId)
+      accepted++
+    }
+    let provisioned = 0
+    const live = (yield* device.keyring.kekVersions(storeId)).filter((v) => v.status === "active" || v.status === "decrypt-only")
+      .sort((a, b) => a.createdAt - b.createdAt)
+    for (const v of live) {
+      if (blobs.some((b) => b.versionId === v.versionId)) continue
+      const blob = Bytes.toBase64Url(yield* KekBlob.provision(device.keyring, { storeId, versionId: v.versionId, recipient: self }))
+      const versionId = Schema.decodeSync(KeyId)(v.versionId)
+      const userId = Schema.decodeSync(UserId)(self.userId)
+      if (versions.some((s) => s.versionId === v.versionId)) {
+        yield* client.authenticated((api) => api.kek.provisionBlob({ path, payload: { versionId, userId, blob } })).pipe(
+          Effect.catchAll(refused(`the KEK blob of version ${v.versionId}`))
+        )
+      } else {
+        yield* client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId, reason: "cipherlog sync", blobs: [{ userId, blob }] } })).pipe(
+          Effect.catchAll(refused(`KEK version ${v.versionId}`))
+        )
+      }
+      provisioned++
+    }
+    return { accepted, provisioned }
   })
 
 /** Puts the recovery material under its locator on this server, once. */
@@ -145,3 +217,47 @@ const publishRecovery = (device: Device, url: string, client: HttpTransport.Sync
     )
     yield* StoreDir.writeConfig(device.paths, { ...device.config, recovery: { ...recovery, publishedTo: [...recovery.publishedTo, url] } })
   })
+
+/**
+ * The recovery material a server keeps under `locator` (no login: the
+ * locator is derived from the phrase). None there means the phrase is not
+ * this store's, or no device of the store has synced with this server.
+ *
+ * @since 0.1.0
+ * @category recovery
+ */
+export const fetchRecovery = (url: string, storeId: string, locator: string): Effect.Effect<string, CliError> =>
+  Effect.gen(function*() {
+    const api = yield* HttpApiClient.make(SyncApi, { baseUrl: url })
+    const found = yield* api.recovery.get({ path: { locator: Schema.decodeSync(Models.Locator)(locator) } })
+    return found.blob
+  }).pipe(
+    Effect.provide(FetchHttpClient.layer),
+    Effect.timeoutFail({
+      duration: "30 seconds",
+      onTimeout: () => new CliError({ kind: "network", code: "TransportUnavailable", detail: `${url} did not answer in time. Check the server, then run the same command again.` })
+    }),
+    Effect.catchAll((error): Effect.Effect<never, CliError> => {
+      if (error instanceof CliError) return Effect.fail(error)
+      switch (error._tag) {
+        case "NotFound":
+          return Effect.fail(new CliError({
+            kind: "wrong-passphrase",
+            code: "RecoveryNotFound",
+            detail: `${url} has no recovery material for store ${storeId} under this phrase: the phrase is not this store's ` +
+              "(check each word and the --store-id), or no device of the store has run `cipherlog sync` against this server yet " +
+              "(run it on a device that has the store, then try again). Nothing was created."
+          }))
+        case "TooManyRequests":
+          return Effect.fail(new CliError({
+            kind: "network", code: "RateLimited",
+            detail: `${url} limits recovery attempts per address; wait a minute and run the same command again.`
+          }))
+        default:
+          return Effect.fail(new CliError({
+            kind: "network", code: "TransportUnavailable",
+            detail: `${url} could not be reached or answered badly (${error._tag}). Check the server URL and that the server is running, then run the same command again.`
+          }))
+      }
+    })
+  )

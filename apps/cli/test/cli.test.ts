@@ -4,9 +4,11 @@
  * command). Stores live in temporary directories.
  *
  * - init: ids and a 24-word phrase, once; the phrase is stored nowhere.
- * - Two devices of one user (the second made from a key backup: the
- *   libraries have no device-linking or phrase recovery of KEKs yet) append,
- *   sync and read the same log.
+ * - Two devices of one user (the second made from a key backup: there is
+ *   no device linking) append, sync and read the same log.
+ * - recover: a third device from the phrase plus the server (identity from
+ *   the recovery material, KEK versions from own KEK blobs) reads the same
+ *   log and writes; a wrong phrase gives 3, a malformed one 2.
  * - Exit codes: wrong passphrase 3 (nothing on stdout), bad input 2,
  *   locked 4, conflict 5, network 6.
  * - Key backup + database backup → wipe → restore → identical `read --json`.
@@ -165,6 +167,82 @@ describe("cipherlog append / read / sync on two devices of one user", () => {
     expect(k.locked).toBe(false)
     for (const text of [d.stdout, d.stderr, JSON.stringify(k)]) expect(text).not.toContain(canary)
   }, 120_000)
+})
+
+describe("cipherlog recover", () => {
+  it("a new device from the 24-word phrase plus the server reads the whole log, writes, and the first device reads its events", async () => {
+    const a = await runJson<Init>(["init", "--store", dir("rec-a")], env)
+    await runJson(["append", "--store", dir("rec-a"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"Climb"}'], env)
+    await runJson(["append", "--store", dir("rec-a"), "--aggregate", "Note/n1", "--type", "NoteAdded", "--data", '{"text":"from a"}'], env)
+    const first = await runJson<{ keys: { provisioned: number; accepted: number } }>(["sync", "--store", dir("rec-a"), "--server", server.url], env)
+    expect(first.keys).toEqual({ accepted: 0, provisioned: 1 })
+    // Once per version: a re-run provisions nothing.
+    const rerun = await runJson<{ keys: { provisioned: number } }>(["sync", "--store", dir("rec-a"), "--server", server.url], env)
+    expect(rerun.keys.provisioned).toBe(0)
+
+    // Phrase on stdin's first line, the new device's passphrase on its second.
+    const r = await run(
+      ["recover", "--store", dir("rec-c"), "--server", server.url, "--store-id", a.storeId, "--phrase-stdin", "--passphrase-stdin", "--json"],
+      { stdin: `${a.recoveryPhrase}\n${PASSPHRASE}\n` }
+    )
+    expect(r.code, r.stderr).toBe(0)
+    const c = JSON.parse(r.stdout) as { storeId: string; userId: string; deviceId: string; kekVersions: number; locked: boolean }
+    expect(c.storeId).toBe(a.storeId)
+    expect(c.userId).toBe(a.userId)
+    expect(c.deviceId).not.toBe(a.deviceId)
+    expect(c.kekVersions).toBe(1)
+    expect(c.locked).toBe(false)
+    expect(r.stdout + r.stderr).not.toContain(a.recoveryPhrase)
+    for (const bytes of filesUnder(dir("rec-c"))) expect(bytes.includes(a.recoveryPhrase)).toBe(false)
+
+    const ra = await run(["read", "--store", dir("rec-a"), "--json"], { env })
+    const rc = await run(["read", "--store", dir("rec-c"), "--json"], { env })
+    expect(rc.code).toBe(0)
+    expect(rc.stdout).toBe(ra.stdout)
+    expect((JSON.parse(rc.stdout) as ReadOut).events).toHaveLength(2)
+
+    // The recovered device writes; the first device reads it.
+    await runJson(["append", "--store", dir("rec-c"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"Climb higher"}'], env)
+    await runJson(["sync", "--store", dir("rec-c"), "--server", server.url], env)
+    await runJson(["sync", "--store", dir("rec-a"), "--server", server.url], env)
+    const after = await runJson<ReadOut>(["read", "--store", dir("rec-a")], env)
+    const fromC = after.events.filter((e) => e.author.deviceId === c.deviceId)
+    expect(fromC.map((e) => `${e.aggregateId}@${e.version}:${JSON.stringify(e.payload)}`)).toEqual(['g1@2:{"title":"Climb higher"}'])
+    const rc2 = await run(["read", "--store", dir("rec-c"), "--json"], { env })
+    expect(rc2.stdout).toBe(JSON.stringify(after, null, 2) + "\n")
+  }, 300_000)
+
+  it("a wrong phrase: 3 (valid words, not this store's) or 2 (not a phrase); nothing created, no phrase printed", async () => {
+    const a = await runJson<Init>(["init", "--store", dir("rec-w")], env)
+    await runJson(["sync", "--store", dir("rec-w"), "--server", server.url], env)
+    const other = await runJson<Init>(["init", "--store", dir("rec-other")], env)
+    const args = ["recover", "--store", dir("rec-x"), "--server", server.url, "--store-id", a.storeId, "--json"]
+
+    const wrong = await run(args, { env: { ...env, CIPHERLOG_RECOVERY_PHRASE: other.recoveryPhrase } })
+    expect(wrong.code).toBe(3)
+    expect(wrong.stdout).toBe("")
+    expect(wrong.stderr).toContain("RecoveryNotFound")
+    expect(wrong.stderr).toContain("cipherlog sync")
+    expect(existsSync(dir("rec-x"))).toBe(false)
+
+    const words = a.recoveryPhrase.split(" ")
+    const garbled = words.slice(0, 23).join(" ")
+    const invalid = await run(args, { env: { ...env, CIPHERLOG_RECOVERY_PHRASE: garbled } })
+    expect(invalid.code).toBe(2)
+    expect(invalid.stdout).toBe("")
+    expect(invalid.stderr).toContain("InvalidRecoveryPhrase")
+    expect(existsSync(dir("rec-x"))).toBe(false)
+
+    const none = await run(args, { env })
+    expect(none.code).toBe(2)
+    expect(none.stderr).toContain("CIPHERLOG_RECOVERY_PHRASE")
+
+    for (const out of [wrong, invalid, none]) {
+      for (const phrase of [a.recoveryPhrase, other.recoveryPhrase, garbled]) {
+        expect(out.stdout + out.stderr).not.toContain(phrase.split(" ").slice(0, 4).join(" "))
+      }
+    }
+  }, 300_000)
 })
 
 describe("exit codes", () => {
