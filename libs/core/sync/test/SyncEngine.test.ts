@@ -29,7 +29,7 @@ describe("SyncEngine", () => {
       expect(page.records.map((r) => r.globalSequence)).toEqual(page.records.map((_, i) => i + 1))
     }))
 
-  it.scopedLive("INV-003 INV-004 INV-005 property: any interleaving of appends and syncs on three devices converges, end to end", () =>
+  it.scopedLive("INV-003 INV-004 INV-005 property: random interleavings of appends and syncs on three devices converge, end to end", () =>
     Effect.gen(function*() {
       const ops = fc.array(
         fc.oneof(
