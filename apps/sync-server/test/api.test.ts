@@ -85,6 +85,13 @@ describe("typed client (HttpApiClient of SyncApi) against a server process", () 
       // Retry of an acknowledged push: same sequence, flagged duplicate.
       const retry = yield* alice.client.records.push({ path: { storeId }, payload: { records: [first.text, second.text] } })
       expect(retry.results.map((r) => [r.globalSequence, r.duplicate])).toEqual([[1, true], [2, true]])
+      // The same event id with other bytes is refused (INV-005) and counted as a compromise signal.
+      const forged = JSON.parse(first.text) as { ciphertext: string }
+      const otherBytes = JSON.stringify({ ...forged, ciphertext: (forged.ciphertext[0] === "A" ? "B" : "A") + forged.ciphertext.slice(1) })
+      const refused = yield* Effect.flip(alice.client.records.push({ path: { storeId }, payload: { records: [otherBytes] } }))
+      expect(refused._tag).toBe("DuplicateEventMismatch")
+      const metrics = yield* Effect.promise(() => fetch(`${server.url}/metrics`).then((r) => r.text()))
+      expect(metrics).toContain("cipherlog_duplicate_mismatches_total 1")
       const page = yield* bob.client.records.pull({ path: { storeId }, urlParams: { after: 0, limit: 1 } })
       expect([page.records.length, page.hasMore, page.head]).toEqual([1, true, 2])
 

@@ -128,6 +128,29 @@ export interface IngestReport {
   readonly rejected: ReadonlyArray<RecordIntegrityError>
   readonly mismatched: ReadonlyArray<string>
   readonly invalid: number
+  /** Identity rotations seen for the first time in the ingested device records (compromise signals, seed 002). */
+  readonly rotations: ReadonlyArray<RotationSeen>
+}
+
+/**
+ * An identity rotation this device had not seen before, found in an ingested
+ * device record and verified from the user's genesis identity (the own
+ * user's genesis, or the peer's as vouched by the host). `own` rotations are
+ * the user's own identity rotated by another device: unless the user did it,
+ * that is a sign of compromise — the rotated identity is not trusted here
+ * until this device learns it (key backup or recovery), and that device's
+ * records stay parked. A host decides what to do (seed 002 "Detection").
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RotationSeen {
+  readonly userId: string
+  readonly own: boolean
+  readonly kind: "planned" | "emergency"
+  readonly rotatedAt: number
+  /** The device whose enrollment record carried the chain. */
+  readonly deviceId: string
 }
 
 /**
@@ -355,8 +378,37 @@ export const make = (input: {
 
     const systemPayload = (item: Item) => (item._tag === "Event" ? item.event.payload : undefined)
 
-    /** Learns devices and imports grants from verified system records; returns how many keys arrived. */
-    const processSystem = (items: ReadonlyArray<Item>) =>
+    /** Per user, the time of the latest identity rotation reported (or known from the own keyring). */
+    const rotationMarks = new Map<string, number>()
+    /**
+     * Collects the rotations of an enrolled device's chain newer than any seen before. Only chains
+     * that verify from the user's trusted genesis count: the statements sign themselves, so an
+     * unverified device record cannot fake one.
+     */
+    const noteRotations = (enrolled: typeof DeviceEnrolled.Type, out: Array<RotationSeen>) =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring) || enrolled.chain.length === 0) return
+        const keyring = input.keyring.value
+        const userId = enrolled.certificate.userId
+        const own = userId === keyring.userId
+        const genesis = own
+          ? Option.some((yield* keyring.identity).genesis)
+          : input.peers ? yield* input.peers(userId) : Option.none<Identity.PublicIdentity>()
+        if (Option.isNone(genesis) || !sameIdentity(genesis.value, enrolled.genesis)) return
+        if (Either.isLeft(yield* Effect.either(provide(Identity.verifyChain(enrolled.genesis, enrolled.chain))))) return
+        const known = own ? ((yield* keyring.identity).chain.at(-1)?.rotatedAt ?? -1) : -1
+        const mark = Math.max(rotationMarks.get(userId) ?? -1, known)
+        for (const s of enrolled.chain) {
+          if (s.rotatedAt > mark) out.push({ userId, own, kind: s.kind, rotatedAt: s.rotatedAt, deviceId: enrolled.certificate.deviceId })
+        }
+        rotationMarks.set(userId, Math.max(mark, enrolled.chain.at(-1)!.rotatedAt))
+      })
+
+    /**
+     * Learns devices and imports grants from verified system records; returns how many keys arrived.
+     * With `rotations`, also collects identity rotations not seen before (ingest only).
+     */
+    const processSystem = (items: ReadonlyArray<Item>, rotations?: Array<RotationSeen>) =>
       Effect.gen(function*() {
         let grants = 0
         for (const item of items) {
@@ -365,6 +417,7 @@ export const make = (input: {
           if (e.aggregateType === system.device) {
             const enrolled = decodeDeviceEnrolled(systemPayload(item))
             if (Either.isLeft(enrolled)) continue
+            if (rotations !== undefined) yield* noteRotations(enrolled.right, rotations)
             const trusted = yield* trustedIdentity(enrolled.right)
             if (Option.isSome(trusted)) {
               const ok = yield* Effect.either(provide(Identity.verifyCertificate(trusted.value, enrolled.right.certificate)))
@@ -397,6 +450,7 @@ export const make = (input: {
     const process = (records: ReadonlyArray<StoredRecord>) =>
       Effect.gen(function*() {
         const rejected: Array<RecordIntegrityError> = []
+        const rotations: Array<RotationSeen> = []
         let parked = 0
         let keysArrived = 0
         // System records first (devices, then keys), so the data records after them can be read.
@@ -405,7 +459,7 @@ export const make = (input: {
         for (const r of ordered) byDevice.set(r.header.author.deviceId, [...(byDevice.get(r.header.author.deviceId) ?? []), r])
         // A device's own enrollment record tells its key: open device records before verifying chains.
         const deviceRecords = ordered.filter((r) => r.header.aggregateType === system.device)
-        yield* processSystem(yield* decrypt(deviceRecords))
+        yield* processSystem(yield* decrypt(deviceRecords), rotations)
         const verified: Array<StoredRecord> = []
         for (const [deviceId, group] of byDevice) {
           const known = yield* knownDevice(deviceId)
@@ -454,7 +508,7 @@ export const make = (input: {
           } else if (item._tag === "Rejected") rejected.push(item.error)
           else yield* es.setStatus(storeId, eventId, "ok")
         }
-        return { rejected, parked, keysArrived }
+        return { rejected, parked, keysArrived, rotations }
       })
 
     const rank = (r: StoredRecord) => (r.header.aggregateType === system.device ? 0 : r.header.aggregateType === system.dek ? 1 : 2)
@@ -687,7 +741,7 @@ export const make = (input: {
           if (processed.keysArrived > 0) yield* retryParked
           return {
             inserted: applied.inserted.length, acknowledged: applied.acknowledged, rebased, parked: processed.parked,
-            rejected: processed.rejected, mismatched: applied.mismatched, invalid
+            rejected: processed.rejected, mismatched: applied.mismatched, invalid, rotations: processed.rotations
           }
         })),
       retryParked: writer.withPermits(1)(Effect.map(retryParked, ({ released, stillParked }) => ({ released, stillParked }))),

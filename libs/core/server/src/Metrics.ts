@@ -15,6 +15,8 @@ export interface Metrics {
   readonly request: (labels: { readonly method: string; readonly route: string; readonly status: number }, seconds: number) => void
   readonly recordsAppended: (appended: number, duplicates: number) => void
   readonly versionConflict: () => void
+  /** A push refused because an event id is already stored with other bytes (INV-005; a compromise signal). */
+  readonly duplicateMismatch: () => void
   readonly pull: (records: number) => void
   readonly authFailure: (reason: "missing-token" | "bad-token" | "login") => void
   readonly rateLimited: (limit: "ip" | "user" | "recovery") => void
@@ -90,11 +92,15 @@ export const make = (): Metrics => {
   const appended = new Counter("cipherlog_records_appended_total", "Records appended (new).")
   const duplicates = new Counter("cipherlog_records_duplicate_total", "Pushed records acknowledged as duplicates (retries).")
   const conflicts = new Counter("cipherlog_version_conflicts_total", "Pushes refused with a version conflict.")
+  const mismatches = new Counter(
+    "cipherlog_duplicate_mismatches_total",
+    "Pushes refused because an event id is already stored with other bytes (a sign of tampering or a broken client)."
+  )
   const pulls = new Counter("cipherlog_pulls_total", "Pull requests answered.")
   const pulled = new Counter("cipherlog_records_pulled_total", "Records returned by pulls.")
   const authFailures = new Counter("cipherlog_auth_failures_total", "Authentication failures by reason.")
   const limited = new Counter("cipherlog_rate_limited_total", "Requests refused by a rate limit, by limit.")
-  const all = [requests, latency, appended, duplicates, conflicts, pulls, pulled, authFailures, limited]
+  const all = [requests, latency, appended, duplicates, conflicts, mismatches, pulls, pulled, authFailures, limited]
   return {
     request: (labels, seconds) => {
       requests.inc(labels)
@@ -105,6 +111,7 @@ export const make = (): Metrics => {
       duplicates.inc({}, d)
     },
     versionConflict: () => conflicts.inc(),
+    duplicateMismatch: () => mismatches.inc(),
     pull: (n) => {
       pulls.inc()
       pulled.inc({}, n)

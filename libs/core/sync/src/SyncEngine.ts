@@ -25,7 +25,8 @@
 import type { ImmutableRecord } from "@cipherlog/domain"
 import type { LocalStore, StorageFailure } from "@cipherlog/event-store"
 import type { KeyStoreError } from "@cipherlog/keys"
-import { Clock, Duration, Effect, Schedule, Stream, SubscriptionRef } from "effect"
+import { Clock, Duration, Effect, PubSub, Schedule, Stream, SubscriptionRef } from "effect"
+import * as Signals from "./Signals.js"
 import {
   type AccessDenied,
   isRetryable,
@@ -82,6 +83,8 @@ export interface SyncReport {
   readonly rejected: number
   /** Event ids the server holds with other bytes than this device (tampering or a bug; INV-005). */
   readonly mismatched: ReadonlyArray<string>
+  /** Compromise signals met in this round (also published on {@link SyncEngine.signals}). */
+  readonly signals: ReadonlyArray<Signals.SecuritySignal>
   /** The local cursor afterwards. */
   readonly cursor: number
   /** Own records still pending afterwards. */
@@ -139,10 +142,17 @@ export interface SyncEngine {
   readonly run: Effect.Effect<never, SyncError>
   /** The current status and its changes. */
   readonly status: SubscriptionRef.SubscriptionRef<SyncStatus>
+  /**
+   * Compromise signals as they happen, in every round and in `run`'s long
+   * polls (each subscriber gets those published after it subscribed; a slow
+   * subscriber loses the oldest beyond 1 024). Each is also counted in
+   * `Signals.counter`.
+   */
+  readonly signals: Stream.Stream<Signals.SecuritySignal>
 }
 
 const emptyReport: SyncReport = {
-  pulled: 0, pushed: 0, duplicates: 0, acknowledged: 0, conflicts: 0, rebased: 0, parked: 0, rejected: 0, mismatched: [], cursor: 0, pending: 0
+  pulled: 0, pushed: 0, duplicates: 0, acknowledged: 0, conflicts: 0, rebased: 0, parked: 0, rejected: 0, mismatched: [], signals: [], cursor: 0, pending: 0
 }
 
 const add = (a: SyncReport, b: Partial<SyncReport>): SyncReport => ({
@@ -155,6 +165,7 @@ const add = (a: SyncReport, b: Partial<SyncReport>): SyncReport => ({
   parked: a.parked + (b.parked ?? 0),
   rejected: a.rejected + (b.rejected ?? 0),
   mismatched: b.mismatched === undefined || b.mismatched.length === 0 ? a.mismatched : [...a.mismatched, ...b.mismatched],
+  signals: b.signals === undefined || b.signals.length === 0 ? a.signals : [...a.signals, ...b.signals],
   cursor: b.cursor ?? a.cursor,
   pending: b.pending ?? a.pending
 })
@@ -220,10 +231,20 @@ export const make = (local: LocalStore.LocalStore, options: Options = {}): Effec
     const finish = (report: SyncReport) =>
       Effect.map(es.counts(storeId), (c) => add(report, { pending: c.pending }))
 
+    const signalHub = yield* PubSub.sliding<Signals.SecuritySignal>(1024)
+    const signal = (signals: ReadonlyArray<Signals.SecuritySignal>) =>
+      Effect.zipRight(Effect.forEach(signals, Signals.count, { discard: true }), PubSub.publishAll(signalHub, signals))
+
     const ingest = (records: ReadonlyArray<RemoteRecord>) =>
-      Effect.map(local.ingest(records), (r): Partial<SyncReport> => ({
-        pulled: r.inserted, acknowledged: r.acknowledged, rebased: r.rebased, parked: r.parked, rejected: r.rejected.length, mismatched: r.mismatched
-      }))
+      Effect.gen(function*() {
+        const r = yield* local.ingest(records)
+        const signals = Signals.fromIngest(storeId, r)
+        if (signals.length > 0) yield* signal(signals)
+        return {
+          pulled: r.inserted, acknowledged: r.acknowledged, rebased: r.rebased, parked: r.parked, rejected: r.rejected.length,
+          mismatched: r.mismatched, signals
+        } satisfies Partial<SyncReport>
+      })
 
     const pullLoop: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
       let report = emptyReport
@@ -248,6 +269,9 @@ export const make = (local: LocalStore.LocalStore, options: Options = {}): Effec
         const outcome = yield* Effect.either(transport.push(storeId, texts))
         if (outcome._tag === "Left") {
           const error = outcome.left
+          if (error._tag === "PushRefused" && error.reason === "duplicate-mismatch" && error.eventId !== undefined) {
+            yield* signal([Signals.SecuritySignal.DuplicateMismatch({ storeId, eventId: error.eventId, seenOn: "push" })])
+          }
           if (error._tag !== "PushConflict") return yield* Effect.fail(error)
           rounds++
           report = add(report, { conflicts: 1 })
@@ -321,7 +345,9 @@ export const make = (local: LocalStore.LocalStore, options: Options = {}): Effec
       }
     }).pipe(Effect.tapError((error) => SubscriptionRef.set(status, { _tag: "Stopped", error })))
 
-    return { storeId, pull, push, syncOnce, syncWithRetry, run, status } satisfies SyncEngine
+    const signals = Stream.fromPubSub(signalHub)
+
+    return { storeId, pull, push, syncOnce, syncWithRetry, run, status, signals } satisfies SyncEngine
   })
 
 /**

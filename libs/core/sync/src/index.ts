@@ -12,3 +12,6 @@ export * as SyncTransport from "./SyncTransport.js"
 
 /** @since 0.1.0 */
 export * as MemoryTransport from "./MemoryTransport.js"
+
+/** @since 0.1.0 */
+export * as Signals from "./Signals.js"

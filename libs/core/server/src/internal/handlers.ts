@@ -257,7 +257,8 @@ const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
         const metrics = yield* Metrics
         const records = yield* decodeRecords(path.storeId, userId, payload.records)
         const outcome = yield* store.append({ storeId: path.storeId, records, receivedAt: yield* now }).pipe(
-          Effect.tapErrorTag("VersionConflict", () => Effect.sync(() => metrics.versionConflict()))
+          Effect.tapErrorTag("VersionConflict", () => Effect.sync(() => metrics.versionConflict())),
+          Effect.tapErrorTag("DuplicateEventMismatch", () => Effect.sync(() => metrics.duplicateMismatch()))
         )
         const duplicates = outcome.results.filter((r) => r.duplicate).length
         metrics.recordsAppended(outcome.results.length - duplicates, duplicates)
