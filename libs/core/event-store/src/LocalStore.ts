@@ -7,6 +7,9 @@
  * Keys, devices and identities are records like any other (seed 003):
  * - `cipherlog.device/<deviceId>` `DeviceEnrolled`: a device's certificate,
  *   written before the device's first event in the store;
+ * - `cipherlog.device/<deviceId>` `DeviceRevoked`: the identity's signed
+ *   revocation of a device and the last record of that device's hash chain
+ *   still accepted; its later records are rejected (`author`);
  * - `cipherlog.dek/<keyId>` `DekGranted`: a DEK's epochs, sealed directly
  *   under a KEK version, so every holder of the KEK can read the data.
  * Both are sealed under the active KEK version (their key reference names it).
@@ -188,6 +191,16 @@ export interface LocalStore {
   /** Retries parked records (after keys arrived). */
   readonly retryParked: Effect.Effect<{ readonly released: number; readonly stillParked: number }, StorageFailure | KeyStoreError>
   readonly keyState: Effect.Effect<KeyState, StorageFailure | KeyStoreError>
+  /**
+   * Revokes one of the user's other devices: writes the identity's signed
+   * revocation with the last record of that device accepted here; every
+   * later record of it is rejected (`author`) by every device that syncs the
+   * revocation — including records it wrote before but that arrive after.
+   * It does not take keys away from the device: the KEK versions and the
+   * identity it holds still open what they opened (see docs/architecture.md,
+   * "Revoking a device").
+   */
+  readonly revokeDevice: (deviceId: string) => Effect.Effect<{ readonly lastSeq: number }, InvalidInput | VersionConflict | DuplicateEventMismatch | KeysMissing | StorageFailure | KeyStoreError | LocalStoreError>
 }
 
 /**
@@ -212,6 +225,13 @@ const DeviceEnrolled = Schema.Struct({
 })
 const DeviceEnrolledJson = Schema.encodeSync(DeviceEnrolled)
 const decodeDeviceEnrolled = Schema.decodeUnknownEither(DeviceEnrolled)
+const DeviceRevoked = Schema.Struct({
+  revocation: Identity.DeviceRevocation,
+  /** The last chain sequence of the revoked device still accepted (0: none). */
+  lastSeq: Schema.NonNegativeInt
+})
+const DeviceRevokedJson = Schema.encodeSync(DeviceRevoked)
+const decodeDeviceRevoked = Schema.decodeUnknownEither(DeviceRevoked)
 const GrantJson = Schema.encodeSync(KeyringModule.DekGrantBody)
 const decodeGrant = Schema.decodeUnknownEither(KeyringModule.DekGrantBody)
 
@@ -280,6 +300,20 @@ export const make = (input: {
       devices.set(device.deviceId, { userId: keyring.userId, publicKey: device.signing.publicKey })
     })
     yield* Effect.orDie(registerOwn)
+
+    /** Revoked devices: the last chain sequence of each still accepted. */
+    const revokedAfter = new Map<string, number>()
+    const isRevoked = (deviceId: string, seq: number) => seq > (revokedAfter.get(deviceId) ?? Number.POSITIVE_INFINITY)
+    /** Verified identity chains of other users, learned from their device records. */
+    const views = new Map<string, Identity.ChainView>()
+    /** The chain of `userId` as trusted here: the own keyring's, or a peer's learned from a verified device record. */
+    const viewOf = (userId: string) =>
+      Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return Option.none<Identity.ChainView>()
+        if (userId !== input.keyring.value.userId) return Option.fromNullable(views.get(userId))
+        const identity = yield* input.keyring.value.identity
+        return Option.getRight(yield* Effect.either(provide(Identity.verifyChain(identity.genesis, identity.chain))))
+      })
 
     const sameIdentity = (a: Identity.PublicIdentity, b: Identity.PublicIdentity) =>
       a.userId === b.userId && Bytes.equalsPublic(a.signingPublicKey, b.signingPublicKey) &&
@@ -414,13 +448,16 @@ export const make = (input: {
         for (const item of items) {
           if (item._tag !== "Event") continue
           const e = item.event
-          if (e.aggregateType === system.device) {
+          if (e.aggregateType === system.device && e.eventType === "DeviceRevoked") {
+            yield* applyRevocation(e.aggregateId, systemPayload(item))
+          } else if (e.aggregateType === system.device) {
             const enrolled = decodeDeviceEnrolled(systemPayload(item))
             if (Either.isLeft(enrolled)) continue
             if (rotations !== undefined) yield* noteRotations(enrolled.right, rotations)
             const trusted = yield* trustedIdentity(enrolled.right)
             if (Option.isSome(trusted)) {
               const ok = yield* Effect.either(provide(Identity.verifyCertificate(trusted.value, enrolled.right.certificate)))
+              if (Option.isSome(input.keyring) && enrolled.right.certificate.userId !== input.keyring.value.userId) views.set(enrolled.right.certificate.userId, trusted.value)
               if (Either.isRight(ok)) devices.set(enrolled.right.certificate.deviceId, { userId: enrolled.right.certificate.userId, publicKey: enrolled.right.certificate.devicePublicKey })
             }
           } else if (e.aggregateType === system.dek && Option.isSome(input.keyring)) {
@@ -431,6 +468,23 @@ export const make = (input: {
           }
         }
         return grants
+      })
+
+    /**
+     * A verified revocation (signed by a key of the user's identity valid at the time) cuts the
+     * device's chain; records beyond the cut already held are marked rejected.
+     */
+    const applyRevocation = (deviceId: string, payload: unknown) =>
+      Effect.gen(function*() {
+        const decoded = decodeDeviceRevoked(payload)
+        if (Either.isLeft(decoded) || decoded.right.revocation.deviceId !== deviceId) return
+        const view = yield* viewOf(decoded.right.revocation.userId)
+        if (Option.isNone(view)) return
+        if (Either.isLeft(yield* Effect.either(provide(Identity.verifyRevocation(view.value, decoded.right.revocation))))) return
+        const cut = Math.min(revokedAfter.get(deviceId) ?? Number.POSITIVE_INFINITY, decoded.right.lastSeq)
+        if (cut === revokedAfter.get(deviceId)) return
+        revokedAfter.set(deviceId, cut)
+        for (const r of yield* es.readByDevice(storeId, deviceId, cut)) yield* es.setStatus(storeId, r.header.eventId, "rejected", "author")
       })
 
     /**
@@ -479,6 +533,12 @@ export const make = (input: {
           }))
           if (Option.isSome(verdict.head)) yield* es.setChainHead(storeId, deviceId, verdict.head.value)
           for (const [i, p] of parts.entries()) {
+            if (i < verdict.verified && isRevoked(deviceId, p.stored.header.chain.seq)) {
+              const error = integrity(p.stored.header, "author")
+              rejected.push(error)
+              yield* es.setStatus(storeId, p.stored.header.eventId, "rejected", "author")
+              continue
+            }
             if (i < verdict.verified) {
               verified.push(p.stored)
               continue
@@ -745,6 +805,30 @@ export const make = (input: {
           }
         })),
       retryParked: writer.withPermits(1)(Effect.map(retryParked, ({ released, stillParked }) => ({ released, stillParked }))),
+      revokeDevice: (deviceId) =>
+        writer.withPermits(1)(Effect.gen(function*() {
+          if (Option.isNone(input.keyring)) return yield* Effect.fail(noKeyring("keyring (the store is locked)"))
+          const keyring = input.keyring.value
+          const known = yield* knownDevice(deviceId)
+          if (deviceId === keyring.deviceId || known === undefined || known.userId !== keyring.userId) {
+            return yield* Effect.fail(new InvalidInput({
+              what: "deviceId",
+              problem: deviceId === keyring.deviceId
+                ? "this is the device itself; revoke it from another device of the user"
+                : `no device ${deviceId} of user ${keyring.userId} is known in store ${storeId}; sync first, or check the id (devices are listed by their enrollment records)`
+            }))
+          }
+          const lastSeq = Option.match(yield* es.chainHead(storeId, deviceId), { onNone: () => 0, onSome: (h) => h.seq })
+          const identity = yield* keyring.identity
+          const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
+          const revocation = yield* provide(Identity.revokeDevice(identity, deviceId, now)).pipe(
+            Effect.catchTag("InvalidKey", (e) => Effect.fail(new LocalStoreError({ storeId, detail: `signing the revocation failed: ${e.message}` })))
+          )
+          const payload = DeviceRevokedJson({ revocation, lastSeq }) as Envelope.Json
+          yield* appendCommands([], [{ aggregateType: system.device, aggregateId: deviceId, eventType: "DeviceRevoked", payload }])
+          yield* applyRevocation(deviceId, payload)
+          return { lastSeq }
+        })),
       keyState: Effect.gen(function*() {
         const missing: Array<{ key: string; records: number }> = []
         for (const ref of yield* es.keyRefs(storeId)) {
@@ -777,6 +861,7 @@ export const make = (input: {
           const broken = Option.getOrUndefined(verdict.broken)
           for (const [j, i] of good.entries()) {
             if (broken !== undefined && j >= broken.index) failures[i] = { _tag: "Rejected", header: page[i]!.header, error: integrity(page[i]!.header, broken.reason) }
+            else if (isRevoked(deviceId, page[i]!.header.chain.seq)) failures[i] = { _tag: "Rejected", header: page[i]!.header, error: integrity(page[i]!.header, "author") }
           }
           // Carry the running head (signed or not) so the next page continues the chain where this one stopped.
           const last = verdict.digests.length - 1
