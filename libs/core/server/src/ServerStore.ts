@@ -152,7 +152,7 @@ export interface ServerStore {
   readonly putMember: (
     input: { readonly storeId: StoreId; readonly userId: UserId; readonly role: Models.Role } & Actor
   ) => Effect.Effect<Models.Member, LastAdmin | Unprocessable | ServiceUnavailable>
-  /** Removes a member; an admin must remain. */
+  /** Removes a member and deletes their KEK blobs; an admin must remain. */
   readonly removeMember: (
     input: { readonly storeId: StoreId; readonly userId: UserId } & Actor
   ) => Effect.Effect<void, LastAdmin | NotFound | ServiceUnavailable>
@@ -198,11 +198,11 @@ export interface ServerStore {
       readonly blobs: ReadonlyArray<Models.UserBlob>
     } & Actor
   ) => Effect.Effect<Models.KekVersion, KekVersionExists | Unprocessable | ServiceUnavailable>
-  /** Sets a status; making one active makes the active one decrypt-only. */
+  /** Sets a status, moving forward only (`rules.checkStatusChange`): `decrypt-only` ⇄ `deprecated`; never to or from `active`. */
   readonly setKekStatus: (
     input: { readonly storeId: StoreId; readonly versionId: string; readonly status: Models.KekStatus } & Actor
-  ) => Effect.Effect<Models.KekVersion, NotFound | ServiceUnavailable>
-  /** Atomically removes members, creates the version and stores blobs for exactly the remaining members. */
+  ) => Effect.Effect<Models.KekVersion, NotFound | Unprocessable | ServiceUnavailable>
+  /** Atomically removes members (deleting their blobs), creates the version and stores blobs for exactly the remaining members. */
   readonly rotateKek: (
     input: {
       readonly storeId: StoreId

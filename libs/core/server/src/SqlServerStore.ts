@@ -25,6 +25,7 @@ import {
   ServiceUnavailable,
   type StoredRecord,
   StoreExists,
+  Unprocessable,
   UserKeysMismatch
 } from "@cipherlog/sync-api"
 import { SqlClient, type SqlError } from "@effect/sql"
@@ -36,6 +37,7 @@ import {
   aggregatesOf,
   checkBlobs,
   checkRotation,
+  checkStatusChange,
   type ExistingEvent,
   leavesAnAdmin,
   planAppend
@@ -241,6 +243,20 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
         (rows) => new Map(rows.map((r) => [r.user_id, r.role as Models.Role]))
       )
 
+    /** Deletes the KEK blobs of users leaving a store; the audit entries of what went. */
+    const dropBlobs = (storeId: string, userIds: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const dropped: Array<AuditInput> = []
+        for (const chunk of chunks(userIds, INSERT_CHUNK)) {
+          const rows = yield* sql<{ user_id: string; version_id: string }>`DELETE FROM kek_blobs
+            WHERE store_id = ${storeId} AND user_id IN ${sql.in(chunk)} RETURNING user_id, version_id`
+          for (const r of rows) {
+            dropped.push({ action: "kek.blob.delete", versionId: r.version_id as Models.KekVersionId, targetUserId: r.user_id as UserId })
+          }
+        }
+        return dropped
+      })
+
     const versionExists = (storeId: string, versionId: string) =>
       Effect.map(
         sql`SELECT 1 AS one FROM kek_versions WHERE store_id = ${storeId} AND version_id = ${versionId}`,
@@ -399,7 +415,8 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           if (!current.has(userId)) return yield* Effect.fail(NotFound.of(`member ${userId}`))
           if (!leavesAnAdmin(current, { userId, role: undefined })) return yield* Effect.fail(LastAdmin.of(storeId))
           yield* sql`DELETE FROM members WHERE store_id = ${storeId} AND user_id = ${userId}`
-          yield* audit(storeId, actor, at, [{ action: "member.remove", targetUserId: userId }])
+          const dropped = yield* dropBlobs(storeId, [userId])
+          yield* audit(storeId, actor, at, [{ action: "member.remove", targetUserId: userId }, ...dropped])
         })),
 
       append: ({ receivedAt, records, storeId }) =>
@@ -502,11 +519,12 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
       setKekStatus: ({ actor, at, status, storeId, versionId }) =>
         tx("setKekStatus")(Effect.gen(function*() {
           yield* requireStore(storeId)
-          if (!(yield* versionExists(storeId, versionId))) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
-          if (status === "active") {
-            yield* sql`UPDATE kek_versions SET status = 'decrypt-only'
-              WHERE store_id = ${storeId} AND status = 'active' AND version_id <> ${versionId}`
-          }
+          const [current] = yield* sql<VersionRow>`SELECT version_id, status, reason, created_at, created_by
+            FROM kek_versions WHERE store_id = ${storeId} AND version_id = ${versionId}`
+          if (current === undefined) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
+          const change = checkStatusChange(current.status as Models.KekStatus, status)
+          if (Either.isLeft(change)) return yield* Effect.fail(Unprocessable.of("status-transition", [], `KEK version ${versionId} is ${current.status}: ${change.left}`))
+          if (change.right === "unchanged") return toVersion(current)
           const [row] = yield* sql<VersionRow>`UPDATE kek_versions SET status = ${status}
             WHERE store_id = ${storeId} AND version_id = ${versionId}
             RETURNING version_id, status, reason, created_at, created_by`
@@ -522,10 +540,12 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           for (const chunk of chunks(removeUserIds, INSERT_CHUNK)) {
             yield* sql`DELETE FROM members WHERE store_id = ${storeId} AND user_id IN ${sql.in(chunk)}`
           }
+          const dropped = yield* dropBlobs(storeId, removeUserIds)
           const version = yield* newVersion(storeId, versionId, reason, actor, at)
           yield* insertBlobs(storeId, versionId, blobs, at)
           yield* audit(storeId, actor, at, [
             ...removeUserIds.map((id): AuditInput => ({ action: "member.remove", targetUserId: id })),
+            ...dropped,
             { action: "kek.rotate", versionId: version.versionId, status: "active", reason },
             ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
           ])

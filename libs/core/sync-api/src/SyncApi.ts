@@ -182,6 +182,7 @@ export class KekGroup extends HttpApiGroup.make("kek")
       .setPayload(M.SetKekStatusRequest)
       .addSuccess(M.KekVersion)
       .addError(NotFound)
+      .addError(Unprocessable)
   )
   .add(
     HttpApiEndpoint.post("rotate", "/stores/:storeId/kek/rotate")

@@ -517,7 +517,7 @@ export const suite = (
           expect((yield* s.listAudit({ storeId, after: 2, limit: 1 })).map((a) => a.seq)).toEqual([3])
         }))
 
-      it.effect("KEK versions and blobs: one active version, rotation covers exactly the remaining members, reads are audited", () =>
+      it.effect("KEK versions and blobs: one active version, statuses move forward only, rotation covers exactly the remaining members, leaving members' blobs are deleted, reads are audited", () =>
         Effect.gen(function*() {
           const s = yield* store
           const storeId = yield* freshStore(s)
@@ -536,9 +536,15 @@ export const suite = (
           yield* s.createKekVersion({ storeId, versionId: "v2", reason: "second", blobs: [{ userId: USER, blob: blob(3) }], actor: USER, at: 4 })
           const statuses = () => Effect.map(s.listKekVersions(storeId), (vs) => vs.map((v) => [v.versionId, v.status]))
           expect(yield* statuses()).toEqual([["v1", "decrypt-only"], ["v2", "active"]])
-          yield* s.setKekStatus({ storeId, versionId: "v1", status: "active", actor: USER, at: 5 })
-          expect(yield* statuses()).toEqual([["v1", "active"], ["v2", "decrypt-only"]])
-          yield* s.setKekStatus({ storeId, versionId: "v2", status: "deprecated", actor: USER, at: 6 })
+          // Statuses move forward only: never back to active (INV-015), the active one is replaced, not set aside.
+          const reactivate = yield* Effect.flip(s.setKekStatus({ storeId, versionId: "v1", status: "active", actor: USER, at: 5 }))
+          expect(reactivate._tag === "Unprocessable" && reactivate.reason).toBe("status-transition")
+          const setAside = yield* Effect.flip(s.setKekStatus({ storeId, versionId: "v2", status: "deprecated", actor: USER, at: 5 }))
+          expect(setAside._tag === "Unprocessable" && setAside.reason).toBe("status-transition")
+          expect(yield* statuses()).toEqual([["v1", "decrypt-only"], ["v2", "active"]])
+          expect((yield* s.setKekStatus({ storeId, versionId: "v1", status: "deprecated", actor: USER, at: 6 })).status).toBe("deprecated")
+          expect((yield* s.setKekStatus({ storeId, versionId: "v1", status: "decrypt-only", actor: USER, at: 6 })).status).toBe("decrypt-only")
+          expect((yield* s.setKekStatus({ storeId, versionId: "v2", status: "active", actor: USER, at: 6 })).status).toBe("active") // unchanged, not audited
           expect((yield* Effect.flip(s.setKekStatus({ storeId, versionId: "nope", status: "active", actor: USER, at: 6 })))._tag).toBe("NotFound")
           // Rotation: remove bob; blobs must cover exactly the remaining members.
           const missing = yield* Effect.flip(s.rotateKek({ storeId, versionId: "v3", reason: "remove bob", removeUserIds: [bob], blobs: [], actor: USER, at: 7 }))
@@ -551,7 +557,9 @@ export const suite = (
           const rotated = yield* s.rotateKek({ storeId, versionId: "v3", reason: "remove bob", removeUserIds: [bob], blobs: [{ userId: USER, blob: blob(5) }], actor: USER, at: 8 })
           expect([rotated.version.status, rotated.removedUserIds]).toEqual(["active", [bob]])
           expect(Option.isNone(yield* s.getRole(storeId, bob))).toBe(true)
-          expect(yield* statuses()).toEqual([["v1", "decrypt-only"], ["v2", "deprecated"], ["v3", "active"]])
+          expect(yield* statuses()).toEqual([["v1", "decrypt-only"], ["v2", "decrypt-only"], ["v3", "active"]])
+          // bob's blobs went with his membership.
+          expect(yield* s.listBlobs({ storeId, userId: bob, actor: USER, at: 8 })).toEqual([])
           expect(Option.getOrThrow(yield* s.activeKekVersion(storeId)).versionId).toBe("v3")
           // Blobs: provision, replace, read, delete.
           expect((yield* Effect.flip(s.putBlob({ storeId, versionId: "v3", userId: bob, blob: blob(1), actor: USER, at: 9 })))._tag).toBe("Unprocessable")
@@ -559,20 +567,30 @@ export const suite = (
           yield* s.putBlob({ storeId, versionId: "v2", userId: USER, blob: blob(6), actor: USER, at: 9 })
           const mine = yield* s.listBlobs({ storeId, userId: USER, actor: USER, at: 10 })
           expect(mine.map((b) => [b.versionId, b.blob]).sort()).toEqual([["v1", blob(1)], ["v2", blob(6)], ["v3", blob(5)]])
-          expect(Option.getOrThrow(yield* s.getBlob({ storeId, userId: bob, versionId: "v1", actor: USER, at: 11 })).blob).toBe(blob(2))
-          yield* s.deleteBlob({ storeId, userId: bob, versionId: "v1", actor: USER, at: 12 })
-          expect(Option.isNone(yield* s.getBlob({ storeId, userId: bob, versionId: "v1", actor: USER, at: 13 }))).toBe(true)
-          expect((yield* Effect.flip(s.deleteBlob({ storeId, userId: bob, versionId: "v1", actor: USER, at: 14 })))._tag).toBe("NotFound")
+          expect(Option.getOrThrow(yield* s.getBlob({ storeId, userId: USER, versionId: "v1", actor: USER, at: 11 })).blob).toBe(blob(1))
+          yield* s.deleteBlob({ storeId, userId: USER, versionId: "v1", actor: USER, at: 12 })
+          expect(Option.isNone(yield* s.getBlob({ storeId, userId: USER, versionId: "v1", actor: USER, at: 13 }))).toBe(true)
+          expect((yield* Effect.flip(s.deleteBlob({ storeId, userId: USER, versionId: "v1", actor: USER, at: 14 })))._tag).toBe("NotFound")
+          // Removing a member (not by rotation) deletes their blobs too.
+          yield* s.putMember({ storeId, userId: carol, role: "reader", actor: USER, at: 15 })
+          yield* s.putBlob({ storeId, versionId: "v3", userId: carol, blob: blob(7), actor: USER, at: 15 })
+          yield* s.removeMember({ storeId, userId: carol, actor: USER, at: 16 })
+          expect(yield* s.listBlobs({ storeId, userId: carol, actor: USER, at: 17 })).toEqual([])
           const actions = (yield* s.listAudit({ storeId, after: 0, limit: 100 })).map((a) => a.action)
           expect(actions).toEqual([
             "store.create", "member.put",
             "kek.version.create", "kek.blob.provision", "kek.blob.provision",
             "kek.version.create", "kek.blob.provision",
             "kek.version.status", "kek.version.status",
-            "member.remove", "kek.rotate", "kek.blob.provision",
-            "kek.blob.provision", "kek.blob.read", "kek.blob.read", "kek.blob.delete"
+            "member.remove", "kek.blob.delete", "kek.rotate", "kek.blob.provision",
+            "kek.blob.read",
+            "kek.blob.provision", "kek.blob.read", "kek.blob.read", "kek.blob.delete",
+            "member.put", "kek.blob.provision", "member.remove", "kek.blob.delete", "kek.blob.read"
           ])
           const audit = yield* s.listAudit({ storeId, after: 0, limit: 100 })
+          expect(audit.filter((a) => a.action === "kek.blob.delete").map((a) => [a.targetUserId, a.versionId])).toEqual([
+            [bob, "v1"], [USER, "v1"], [carol, "v3"]
+          ])
           expect(JSON.stringify(audit)).not.toContain(blob(2))
         }))
 

@@ -11,13 +11,14 @@ import {
   NotFound,
   type StoredRecord,
   StoreExists,
+  Unprocessable,
   UserKeysMismatch
 } from "@cipherlog/sync-api"
 import { Effect, Either, Option, PubSub } from "effect"
 import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
 import { MAX_MISSING } from "../ServerStore.js"
 import { appendError, blobError, notMember, rotationError, unknownUser } from "./refusals.js"
-import { aggregateKey, checkBlobs, checkRotation, type ExistingEvent, leavesAnAdmin, planAppend } from "./rules.js"
+import { aggregateKey, checkBlobs, checkRotation, checkStatusChange, type ExistingEvent, leavesAnAdmin, planAppend } from "./rules.js"
 
 interface Row extends StoredRecord {
   readonly eventId: string
@@ -61,6 +62,17 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
     const b: Models.KekBlob = { versionId: versionId as Models.KekVersionId, userId, blob, createdAt: at }
     s.blobs.set(`${versionId}\n${userId}`, b)
     return b
+  }
+  /** Deletes the blobs of users leaving a store; the audit entries of what went. */
+  const dropBlobs = (s: StoreState, userIds: ReadonlyArray<string>): Array<AuditInput> => {
+    const leaving = new Set(userIds)
+    const dropped: Array<AuditInput> = []
+    for (const [key, b] of s.blobs) {
+      if (!leaving.has(b.userId)) continue
+      s.blobs.delete(key)
+      dropped.push({ action: "kek.blob.delete", versionId: b.versionId, targetUserId: b.userId })
+    }
+    return dropped
   }
   const newVersion = (s: StoreState, versionId: string, reason: string, actor: UserId, at: number) => {
     for (const [id, v] of s.versions) if (v.status === "active") s.versions.set(id, { ...v, status: "decrypt-only" })
@@ -143,7 +155,7 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
         if (s === undefined || !s.members.has(userId)) return yield* Effect.fail(NotFound.of(`member ${userId}`))
         if (!leavesAnAdmin(roles(s), { userId, role: undefined })) return yield* Effect.fail(LastAdmin.of(storeId))
         s.members.delete(userId)
-        audit(s, actor, at, [{ action: "member.remove", targetUserId: userId }])
+        audit(s, actor, at, [{ action: "member.remove", targetUserId: userId }, ...dropBlobs(s, [userId])])
         return
       }),
 
@@ -225,11 +237,9 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
         const s = store(storeId)
         const version = s?.versions.get(versionId)
         if (s === undefined || version === undefined) return yield* Effect.fail(NotFound.of(`KEK version ${versionId}`))
-        if (status === "active") {
-          for (const [id, v] of s.versions) {
-            if (v.status === "active" && id !== versionId) s.versions.set(id, { ...v, status: "decrypt-only" })
-          }
-        }
+        const change = checkStatusChange(version.status, status)
+        if (Either.isLeft(change)) return yield* Effect.fail(Unprocessable.of("status-transition", [], `KEK version ${versionId} is ${version.status}: ${change.left}`))
+        if (change.right === "unchanged") return version
         const updated = { ...version, status }
         s.versions.set(versionId, updated)
         audit(s, actor, at, [{ action: "kek.version.status", versionId: version.versionId, status }])
@@ -243,10 +253,12 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
         const checked = checkRotation(roles(s), removeUserIds, blobs)
         if (Either.isLeft(checked)) return yield* Effect.fail(rotationError(storeId, checked.left))
         for (const id of removeUserIds) s.members.delete(id)
+        const dropped = dropBlobs(s, removeUserIds)
         const version = newVersion(s, versionId, reason, actor, at)
         for (const b of blobs) setBlob(s, versionId, b.userId, b.blob, at)
         audit(s, actor, at, [
           ...removeUserIds.map((id): AuditInput => ({ action: "member.remove", targetUserId: id })),
+          ...dropped,
           { action: "kek.rotate", versionId: version.versionId, status: "active", reason },
           ...blobs.map((b): AuditInput => ({ action: "kek.blob.provision", versionId: version.versionId, targetUserId: b.userId }))
         ])

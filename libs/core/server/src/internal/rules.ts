@@ -162,3 +162,26 @@ export const checkRotation = (
   if (missing.length > 0 || unexpected.length > 0) return Either.left({ _tag: "Mismatch", missing, unexpected })
   return Either.right(remaining)
 }
+
+/**
+ * A KEK version's status change. A version moves forward only: `active` is
+ * reached by creating (or rotating to) a version, never set — an older
+ * version made active again would seal new keys under a KEK that members
+ * removed since may hold (INV-015) — and the active version is replaced by a
+ * new one, never set aside (a store that has versions always has an active
+ * one). `decrypt-only` and `deprecated` may follow each other. The same
+ * status again is no change.
+ */
+export const checkStatusChange = (
+  current: Models.KekStatus,
+  next: Models.KekStatus
+): Either.Either<"unchanged" | "changed", string> => {
+  if (current === next) return Either.right("unchanged")
+  if (next === "active") {
+    return Either.left("a version that is no longer active cannot become active again (members removed since may hold it); create or rotate to a new version instead")
+  }
+  if (current === "active") {
+    return Either.left("the active version is replaced by creating or rotating to a new version, not set aside")
+  }
+  return Either.right("changed")
+}
