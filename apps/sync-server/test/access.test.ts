@@ -92,6 +92,16 @@ describe("access control over HTTP", () => {
       const r = await call(base, "GET", "/v1/stores/s/records", token === undefined ? {} : { token })
       expect([token, r.status]).toEqual([token, 401])
     }
+    // Only the Bearer scheme: another scheme with a well-formed token after its seventh character is refused.
+    const { token: valid } = await signUp(base, `s-${Math.random().toString(36).slice(2, 8)}`)
+    for (const authorization of [`Basic  ${valid}`, `Token: ${valid}`]) {
+      const r = await call(base, "GET", "/v1/stores/s/records", { headers: { authorization } })
+      expect([authorization.slice(0, 6), r.status, r.text]).toEqual([authorization.slice(0, 6), 401, expect.stringContaining("Bearer scheme")])
+    }
+    expect((await call(base, "GET", "/v1/stores/s/records", { headers: { authorization: `bearer ${valid}` } })).status).toBe(403)
+    // 405 names the allowed methods in an Allow header.
+    const wrongMethod = await call(base, "PATCH", "/v1/stores/s/records", { token: valid })
+    expect([wrongMethod.status, wrongMethod.headers.get("allow")]).toEqual([405, "POST, GET"])
     const { user } = await signUp(base, `u-${Math.random().toString(36).slice(2, 8)}`)
     const challenge = await call<{ challengeId: string; nonce: string }>(base, "POST", "/v1/auth/challenge", { body: { userId: user.userId } })
     const wrong = await call(base, "POST", "/v1/auth/session", { body: { challengeId: challenge.body.challengeId, signature: Bytes.toBase64Url(new Uint8Array(64)) } })

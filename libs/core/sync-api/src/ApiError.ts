@@ -99,8 +99,8 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>("@cipherlog/s
   HttpApiSchema.annotations({ status: 401 })
 ) {
   /** @since 0.1.0 */
-  static of(problem: string): Unauthorized {
-    return new Unauthorized({ message: `${problem}. Log in again: POST /v1/auth/challenge, then POST /v1/auth/session.` })
+  static of(problem: string, next = "Log in again: POST /v1/auth/challenge, then POST /v1/auth/session."): Unauthorized {
+    return new Unauthorized({ message: `${problem}. ${next}` })
   }
 }
 

@@ -17,7 +17,7 @@ import {
   TooManyRequests,
   Unauthorized
 } from "@cipherlog/sync-api"
-import { HttpApiBuilder } from "@effect/platform"
+import { HttpApiBuilder, HttpServerRequest } from "@effect/platform"
 import { Clock, Effect, Layer, Option, Queue, Redacted } from "effect"
 import { Metrics } from "../Metrics.js"
 import * as RateLimiter from "../RateLimiter.js"
@@ -45,7 +45,7 @@ const requireRole = (storeId: StoreId, allowed: ReadonlyArray<Models.Role>, what
     return { userId, role: role.value }
   })
 
-/** Admins, or the user themself, may read a user's blobs; only the caller must be a member (an admin also sees blobs left by a removed member — sealed to that member's key, they open nothing for the admin). */
+/** Admins, or the user themself, may read a user's blobs; the caller must be a member (a removed member's blobs are deleted with the membership). */
 const requireSelfOrAdmin = (storeId: StoreId, target: UserId) =>
   Effect.flatMap(requireRole(storeId, ALL_ROLES, "Reading blobs"), (me) =>
     me.userId === target || me.role === "admin"
@@ -73,6 +73,12 @@ export const AuthenticationLive = Layer.effect(
     return {
       bearer: (token) =>
         Effect.gen(function*() {
+          // The platform takes whatever follows the header's first seven characters: check they are the scheme.
+          const header = (yield* HttpServerRequest.HttpServerRequest).headers["authorization"]
+          if (header !== undefined && !/^bearer /i.test(header)) {
+            metrics.authFailure("bad-token")
+            return yield* Effect.fail(Unauthorized.of("The Authorization header must use the Bearer scheme (Authorization: Bearer <token>)"))
+          }
           const text = Redacted.value(token)
           if (text === "") {
             metrics.authFailure("missing-token")
@@ -120,12 +126,12 @@ const UsersLive = HttpApiBuilder.group(SyncApi, "users", (handlers) =>
           const given = Bytes.utf8(headers["x-registration-token"] ?? "")
           const expected = Bytes.utf8(Redacted.value(config.registrationToken.value))
           if (!crypto.timingSafeEqual(given, expected)) {
-            return yield* Effect.fail(Unauthorized.of("Registration on this server needs a valid x-registration-token header"))
+            return yield* Effect.fail(Unauthorized.of("Registration on this server needs a valid x-registration-token header", "Ask the server's operator for the registration token."))
           }
         }
         const message = Auth.registrationMessage(payload.userId, payload.signingPublicKey, payload.encryptionPublicKey)
         if (!(yield* crypto.ed25519.verify(payload.signingPublicKey, message, payload.proof))) {
-          return yield* Effect.fail(Unauthorized.of("The registration proof does not verify with the signing key"))
+          return yield* Effect.fail(Unauthorized.of("The registration proof does not verify with the signing key", "Sign the registration message (Auth.registrationMessage) with the signing key being registered."))
         }
         return yield* store.registerUser({
           userId: payload.userId,

@@ -155,6 +155,11 @@ export const layer = HttpApiBuilder.middleware(
         Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds)))
       )
 
+    const allow = (methods: ReadonlyArray<string>) =>
+      HttpApp.appendPreResponseHandler((_request, response) =>
+        Effect.succeed(HttpServerResponse.setHeader(response, "allow", methods.join(", ")))
+      )
+
     return (app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -197,7 +202,13 @@ export const layer = HttpApiBuilder.middleware(
 
         return yield* handle.pipe(
           Effect.catchAllCause(mapCause(config.maxBodyBytes)),
-          Effect.tapError((error) => error._tag === "TooManyRequests" ? retryAfter(error.retryAfterSeconds) : Effect.void),
+          Effect.tapError((error) =>
+            error._tag === "TooManyRequests"
+              ? retryAfter(error.retryAfterSeconds)
+              : error._tag === "MethodNotAllowed"
+              ? allow(error.allowed)
+              : Effect.void
+          ),
           Effect.onExit((exit) =>
             Effect.gen(function*() {
               const status = Exit.isSuccess(exit) ? exit.value.status : statusOf(exit.cause)
