@@ -135,13 +135,41 @@ export const schemaV1: ReadonlyArray<string> = [
 ]
 
 /**
+ * Migration 2: the audit log is append-only in the database itself, as
+ * `records` is (raw SQL cannot rewrite, delete or truncate what admins did).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV2: ReadonlyArray<string> = [
+  `CREATE FUNCTION cipherlog_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'the audit log is append-only' USING ERRCODE = 'restrict_violation';
+    END
+  $$`,
+  `CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION cipherlog_audit_log_append_only()`,
+  `CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION cipherlog_audit_log_append_only()`
+]
+
+/**
+ * The highest migration this code has; a database with a higher one is refused.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const latestMigration = 2
+
+/**
  * The migrations, in order.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const migrations: Migrator.Loader = Migrator.fromRecord({
-  "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement)))
+  "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement))),
+  "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement)))
 })
 
 /** Advisory lock key under which processes create the migrations table ("ciph"). */
@@ -166,6 +194,7 @@ export const migrate = Effect.gen(function*() {
       name text not null
     )`)
   ))
+  yield* SqlServerStore.refuseNewerSchema(latestMigration)
   return yield* Migrator.make({})({ loader: migrations, table: "cipherlog_migrations" })
 })
 

@@ -50,6 +50,32 @@ describe("PgServerStore", () => {
       }).pipe(Effect.provide(layerFresh(storeOn)))
       expect(report).toEqual({ updateRefused: false, deleteRefused: false })
     }))
+
+  it.effect("refuses a database migrated by a newer server, and changes nothing", () =>
+    Effect.gen(function*() {
+      const outcome = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO cipherlog_migrations (migration_id, name) VALUES (${PgServerStore.latestMigration + 1}, ${"from_the_future"})`
+        const refused = yield* Effect.flip(PgServerStore.migrate)
+        const left = yield* sql<{ migration_id: number }>`SELECT migration_id FROM cipherlog_migrations ORDER BY migration_id`
+        return { refused, left: left.map((m) => Number(m.migration_id)) }
+      }).pipe(Effect.provide(layerFresh(storeOn)))
+      const refused = outcome.refused
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 3; this server knows up to 2)")
+    }))
+
+  it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>
+    Effect.gen(function*() {
+      const report = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const sql = yield* SqlClient.SqlClient
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        yield* sql`DROP TRIGGER audit_log_no_update_or_delete ON audit_log`
+        return yield* ServerStoreConformance.checks.rawAuditMutationRefused(sql, storeId)
+      }).pipe(Effect.provide(layerFresh(storeOn)))
+      expect(report).toEqual({ updateRefused: false, deleteRefused: false })
+    }))
 })
 
 class ProcessA extends Effect.Tag("test/ProcessA")<ProcessA, ServerStore.ServerStore>() {}

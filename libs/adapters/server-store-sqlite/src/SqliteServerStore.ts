@@ -120,22 +120,49 @@ export const schemaV1: ReadonlyArray<string> = [
 ]
 
 /**
+ * Migration 2: the audit log is append-only in the database itself, as
+ * `records` is (raw SQL cannot rewrite or delete what admins did).
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV2: ReadonlyArray<string> = [
+  `CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`,
+  `CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END`
+]
+
+/**
+ * The highest migration this code has; a database with a higher one is refused.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const latestMigration = 2
+
+/**
  * The migrations, in order.
  *
  * @since 0.1.0
  * @category migrations
  */
 export const migrations: Migrator.Loader = Migrator.fromRecord({
-  "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement)))
+  "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement))),
+  "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement)))
 })
 
 /**
  * Runs the pending migrations (in one transaction); returns those applied.
+ * Refuses a database migrated by a newer server.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const migrate = Migrator.make({})({ loader: migrations, table: "cipherlog_migrations" })
+export const migrate = Effect.zipRight(
+  SqlServerStore.refuseNewerSchema(latestMigration),
+  Migrator.make({})({ loader: migrations, table: "cipherlog_migrations" })
+)
 
 /**
  * Connection settings every server connection uses: WAL (set by the client),

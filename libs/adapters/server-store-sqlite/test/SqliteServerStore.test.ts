@@ -55,6 +55,35 @@ describe("SqliteServerStore", () => {
         const [sync] = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
         return { migrations: migrations.map((m) => m.migration_id), head: page.head, mode: mode?.journal_mode, sync: sync?.synchronous }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename }).pipe(Layer.provideMerge(cleanup))))
-      expect(after).toEqual({ migrations: [1], head: 2, mode: "wal", sync: 2 })
+      expect(after).toEqual({ migrations: [1, 2], head: 2, mode: "wal", sync: 2 })
+    }))
+
+  it.effect("refuses a database migrated by a newer server, and changes nothing", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const outcome = yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO cipherlog_migrations (migration_id, name) VALUES (${SqliteServerStore.latestMigration + 1}, ${"from_the_future"})`
+        const refused = yield* Effect.flip(SqliteServerStore.migrate)
+        const left = yield* sql<{ migration_id: number }>`SELECT migration_id FROM cipherlog_migrations ORDER BY migration_id`
+        return { refused, left: left.map((m) => m.migration_id) }
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "newer.db") }).pipe(Layer.provideMerge(cleanup))))
+      const refused = outcome.refused
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 3; this server knows up to 2)")
+    }))
+
+  it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const report = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const sql = yield* SqlClient.SqlClient
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        yield* sql`DROP TRIGGER audit_log_no_update`
+        yield* sql`DROP TRIGGER audit_log_no_delete`
+        return yield* ServerStoreConformance.checks.rawAuditMutationRefused(sql, storeId)
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "audit-mutant.db") }).pipe(Layer.provideMerge(cleanup))))
+      expect(report).toEqual({ updateRefused: false, deleteRefused: false })
     }))
 })

@@ -28,7 +28,7 @@ import {
   Unprocessable,
   UserKeysMismatch
 } from "@cipherlog/sync-api"
-import { SqlClient, type SqlError } from "@effect/sql"
+import { Migrator, SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
 import * as Fifo from "./internal/fifo.js"
 import { appendError, blobError, notMember, rotationError, unknownUser } from "./internal/refusals.js"
@@ -155,6 +155,37 @@ const describe = (error: SqlError.SqlError): string => {
   const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : "unknown"
   return `${error.message} (code ${code})`
 }
+
+/**
+ * Fails when the database holds a migration newer than `latest` (the
+ * highest migration this code has): a newer server migrated it, and this
+ * one would run on a schema it does not know. The Migrator alone would
+ * start without a word. A database without the migrations table passes.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const refuseNewerSchema = (latest: number): Effect.Effect<void, Migrator.MigrationError, SqlClient.SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    // Look before reading: a failed prepare of the read would be cached by the client for its text.
+    const [table] = yield* sql.onDialectOrElse({
+      pg: () => sql<{ present: Num }>`SELECT COUNT(*) AS present FROM pg_tables WHERE tablename = 'cipherlog_migrations'`,
+      orElse: () => sql<{ present: Num }>`SELECT COUNT(*) AS present FROM sqlite_master WHERE type = 'table' AND name = 'cipherlog_migrations'`
+    }).pipe(Effect.orElseSucceed(() => []))
+    const found = table === undefined || num(table.present) === 0 ? 0 : yield* sql<{ latest: Num | null }>`SELECT MAX(migration_id) AS latest
+      FROM cipherlog_migrations`.pipe(
+        Effect.map((rows) => (rows[0]?.latest == null ? 0 : num(rows[0].latest))),
+        Effect.orElseSucceed(() => 0)
+      )
+    if (found > latest) {
+      return yield* Effect.fail(new Migrator.MigrationError({
+        reason: "bad-state",
+        message: `The server database was migrated by a newer server (schema migration ${found}; this server knows up to ${latest}). ` +
+          `Run that newer server, or restore a backup of the database taken before the upgrade. Nothing was changed.`
+      }))
+    }
+  })
 
 /**
  * Builds the store. Requires the tables of the current migrations.

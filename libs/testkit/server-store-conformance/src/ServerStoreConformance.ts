@@ -310,6 +310,13 @@ export const checks = {
       const update = yield* Effect.either(sql`UPDATE records SET record_json = ${"{}"} WHERE store_id = ${storeId}`)
       const del = yield* Effect.either(sql`DELETE FROM records WHERE store_id = ${storeId}`)
       return { updateRefused: Either.isLeft(update), deleteRefused: Either.isLeft(del) }
+    }),
+  /** Tries raw SQL that rewrites and deletes a store's audit entries; reports what the database refused. */
+  rawAuditMutationRefused: (sql: SqlClient.SqlClient, storeId: StoreId) =>
+    Effect.gen(function*() {
+      const update = yield* Effect.either(sql`UPDATE audit_log SET actor_user_id = ${"someone-else"} WHERE store_id = ${storeId}`)
+      const del = yield* Effect.either(sql`DELETE FROM audit_log WHERE store_id = ${storeId}`)
+      return { updateRefused: Either.isLeft(update), deleteRefused: Either.isLeft(del) }
     })
 }
 
@@ -424,6 +431,17 @@ export const suite = (
             const before = yield* readAll(s, storeId)
             expect(yield* checks.rawMutationRefused(sql, storeId)).toEqual({ updateRefused: true, deleteRefused: true })
             expect(yield* readAll(s, storeId)).toEqual(before)
+          }))
+
+        it.effect("the database itself keeps the audit log append-only (triggers)", () =>
+          Effect.gen(function*() {
+            const s = yield* store
+            const sql = yield* SqlClient.SqlClient
+            const storeId = yield* freshStore(s)
+            const before = yield* s.listAudit({ storeId, after: 0, limit: 100 })
+            expect(before.length).toBeGreaterThan(0)
+            expect(yield* checks.rawAuditMutationRefused(sql, storeId)).toEqual({ updateRefused: true, deleteRefused: true })
+            expect(yield* s.listAudit({ storeId, after: 0, limit: 100 })).toEqual(before)
           }))
       }
 
