@@ -4,7 +4,7 @@ import { Chunk, Effect, Either, FastCheck as fc, Option, Stream } from "effect"
 import { Identity } from "@cipherlog/keys"
 import { type EventStore, LocalStore } from "../src/index.js"
 import { memoryEventStore } from "./sqlite.js"
-import { appendGoal, copyKeks, type Device, events, firstDevice, otherUser, secondDevice, server, storeId, withLayers } from "./fixtures.js"
+import { appendGoal, copyKeks, type Device, events, firstDevice, otherUser, rotatedDevice, secondDevice, server, storeId, withLayers } from "./fixtures.js"
 
 const readAll = (device: Device, options?: { verify?: boolean }) =>
   Effect.map(Stream.runCollect(device.store.readAll(options)), Chunk.toReadonlyArray)
@@ -167,6 +167,30 @@ describe("LocalStore", () => {
         seen[name] = events(yield* readAll(bob, { verify: true })).map((e) => e.payload)
       }
       expect(seen).toEqual({ nobody: [], lookalike: [], renamed: [], alice: [{ title: "shared plan" }] })
+    })))
+
+  it.effect("a peer's identity rotation, verified from the genesis the host vouches for, is reported once at ingest (compromise signal); an unverified chain is not", () =>
+    withLayers(Effect.gen(function*() {
+      const alice = yield* firstDevice("alice", "a1")
+      const srv = server()
+      yield* appendGoal(alice, "g1", "before the rotation")
+      yield* srv.push(alice)
+      const { device: rotated, statement } = yield* rotatedDevice(alice, "a2", "planned")
+      yield* appendGoal(rotated, "g2", "after the rotation")
+      yield* srv.push(rotated)
+      const aliceGenesis = (yield* alice.keyring.identity).genesis
+      const bob = yield* otherUser("bob", "b1", new Map([["alice", aliceGenesis]]))
+      const carol = yield* otherUser("carol", "c1", new Map([["alice", (yield* Effect.flatMap(Identity.generate("alice", 0), Identity.load)).public]]))
+      for (const reader of [bob, carol]) yield* copyKeks(alice, reader.keyring)
+      const first = yield* srv.pull(bob)
+      expect(first.rotations).toEqual([{ userId: "alice", own: false, kind: "planned", rotatedAt: statement.rotatedAt, deviceId: "a2" }])
+      expect(events(yield* readAll(bob, { verify: true })).map((e) => e.payload)).toEqual([{ title: "before the rotation" }, { title: "after the rotation" }])
+      yield* appendGoal(rotated, "g3", "more")
+      yield* srv.push(rotated)
+      expect((yield* srv.pull(bob)).rotations).toEqual([]) // seen once
+      // carol vouches for a look-alike genesis: nothing verifies, nothing is reported, nothing opens.
+      expect((yield* srv.pull(carol)).rotations).toEqual([])
+      expect(events(yield* readAll(carol, { verify: true }))).toEqual([])
     })))
 
   it.effect("a store without keys opens locked: it lists what it holds and which keys are missing, and decrypts nothing", () =>

@@ -2,7 +2,7 @@ import type { Crypto } from "@cipherlog/crypto"
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import { AggregateVersion } from "@cipherlog/domain"
 import { Identity, Keyring, KeyStore, Vault } from "@cipherlog/keys"
-import { Effect, Layer, Option, Redacted, type Scope } from "effect"
+import { Clock, Effect, Layer, Option, Redacted, type Scope } from "effect"
 import { type EventStore, LocalStore } from "../src/index.js"
 import { memoryEventStore } from "./sqlite.js"
 
@@ -33,6 +33,16 @@ export const secondDevice = (first: Device, deviceId = "d2", withKeks = true): E
     const keyring = yield* Effect.provide(Keyring.initialize(yield* vault, { userId: first.keyring.userId, deviceId, identity: secrets }), NodeCrypto.layer)
     if (withKeks) yield* copyKeks(first, keyring)
     return yield* deviceOn(keyring)
+  })
+
+/** Another device of the same user whose identity was rotated (`kind`) on it; with the store's KEK versions. */
+export const rotatedDevice = (first: Device, deviceId: string, kind: "planned" | "emergency") =>
+  Effect.gen(function*() {
+    const secrets = Option.getOrThrow(yield* Keyring.readEntry(first.keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+    const rotated = yield* Effect.provide(Identity.rotate(secrets, kind, yield* Clock.currentTimeMillis, 60_000), NodeCrypto.layer)
+    const keyring = yield* Effect.provide(Keyring.initialize(yield* vault, { userId: first.keyring.userId, deviceId, identity: rotated.secrets }), NodeCrypto.layer)
+    yield* copyKeks(first, keyring)
+    return { device: yield* deviceOn(keyring), statement: rotated.statement }
   })
 
 export const copyKeks = (from: Device, to: Keyring.Keyring) =>
