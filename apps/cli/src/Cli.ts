@@ -417,10 +417,20 @@ const membersRemove = Command.make("remove", { store, json, passphraseStdin, ser
 
 const membersTrust = Command.make("trust", { store, json, passphraseStdin, server: serverOpt, userId: userIdArg, safetyNumber: safetyNumberOpt }, (o) =>
   Effect.gen(function*() {
-    const { device, client, ctx } = yield* session(o)
-    const found = yield* verifyAndTrust(device, client, o.userId, o.safetyNumber)
-    const value = { storeId: ctx.storeId, userId: o.userId, safetyNumber: found.safetyNumber }
-    yield* Output.result(o.json, value, (v) => `Verified ${v.userId}: this device now trusts their devices' records and the KEK versions they seal to you.`)
+    const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin })
+    const p = StoreDir.paths(o.store)
+    const found = yield* Effect.scoped(Effect.gen(function*() {
+      const url = yield* Sync.parseUrl(o.server)
+      const device = yield* Device.open(p, passphrase)
+      const client = yield* Sync.connect(device, url)
+      yield* client.register
+      return yield* verifyAndTrust(device, client, o.userId, o.safetyNumber)
+    }))
+    // Reopened with the new peer: their records parked until now are verified and applied.
+    const retried = yield* Effect.scoped(Effect.flatMap(Device.open(p, passphrase), (device) => device.store.retryParked))
+    const value = { storeId: yield* Effect.map(StoreDir.readConfig(p), (c) => c.storeId), userId: o.userId, safetyNumber: found.safetyNumber, released: retried.released }
+    yield* Output.result(o.json, value, (v) =>
+      `Verified ${v.userId}: this device now trusts their devices' records (${v.released} parked record(s) applied) and the KEK versions they seal to you.`)
   })).pipe(Command.withDescription("Verify another member by safety number (no change on the server), so their events verify here."))
 
 const members = Command.make("members").pipe(
@@ -718,8 +728,10 @@ const recover = Command.make(
       if (!o.json) yield* Output.notice(`recovered user ${config.userId} as new device ${config.deviceId}; syncing with ${url} …`)
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const device = yield* Device.open(p, created.passphrase)
+        const bar = yield* Progress.bar(o.json, "recover")
         const report = yield* Sync.run(device, url, (round, r) =>
-          o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, ${r.pending} pending`))
+          o.json || Progress.enabled(o.json) ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, ${r.pending} pending`), bar)
+        yield* bar.stop
         const kekVersions = (yield* device.keyring.kekVersions(config.storeId)).length
         const keyState = yield* device.store.keyState
         return { report, kekVersions, locked: keyState.locked }

@@ -137,11 +137,7 @@ export const fromUnknown = (error: unknown): CliError => {
   }
   if (tag === "SharingRefused") {
     const reason = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : ""
-    const kind: Kind = reason === "last-admin" || reason === "version-exists" || reason === "membership-changed"
-      ? "conflict"
-      : reason === "no-kek-version"
-      ? "locked"
-      : "bad-input"
+    const kind: Kind = reason === "last-admin" || reason === "version-exists" || reason === "membership-changed" ? "conflict" : "bad-input"
     return new CliError({ kind, code: tag, detail: messageOf(error) })
   }
   if (tag === "RecoveryFailed") return new CliError({ kind: "wrong-passphrase", code: tag, detail: messageOf(error) })

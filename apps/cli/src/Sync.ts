@@ -110,6 +110,8 @@ export const run = (
     )
     yield* publishRecovery(device, url, client)
     const keys = yield* exchangeKeys(device, client)
+    // Records parked earlier may open now: keys taken from blobs above, or a peer verified since (members trust, join).
+    yield* device.store.retryParked
     // Pulled pages move the bar: the last global sequence out of the server's head.
     const transport: SyncTransport.SyncTransport = progress === undefined ? client.transport : {
       ...client.transport,

@@ -8,6 +8,7 @@
  *   keeps old and new events readable for both; `members remove bob`
  *   rotates him out: his sync is refused, he reads nothing new, no blob of
  *   the new version exists for him, alice reads everything.
+ * - A member sees another member's events once he verified them (`members trust`).
  * - Progress bars go to stderr only, and never in --json mode.
  * - `restore --db` without keys opens the store locked (reads exit 4 and
  *   name the missing keys); a later `restore --keys` unlocks it.
@@ -85,6 +86,13 @@ describe("sharing a store between two users", () => {
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain("no user u-nobody")
 
+    // bob tries to join before alice added him: 6, he is told what to ask for; his directory stays his own store.
+    const early = await run(["join", "--store", b, "--server", url, "--store-id", alice.storeId, "--admin", alice.userId, "--admin-safety-number", alice.safetyNumber], { env })
+    expect(early.code).toBe(6)
+    expect(early.stderr).toContain("NotAMember")
+    expect(early.stderr).toContain("members add")
+    expect((await runJson<WhoAmI>(["whoami", "--store", b], env)).storeId).toBe(bob.storeId)
+
     // The right one: bob is added and the KEK sealed to him.
     const added = await runJson<{ userId: string; role: string; provisioned: ReadonlyArray<string> }>(
       ["members", "add", bob.userId, "--safety-number", bob.safetyNumber, "--store", a, "--server", url],
@@ -137,12 +145,30 @@ describe("sharing a store between two users", () => {
     const bobKeys = await runJson<{ kekVersions: ReadonlyArray<{ versionId: string; status: string }> }>(["keys", "status", "--store", b], env)
     expect(bobKeys.kekVersions.map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
 
-    // members remove bob: a rotation to kv3 for alice only.
+    // dave, a member, joins and writes: bob sees dave's event only once he verified dave (members trust).
+    const c = dir("carol")
+    await runJson(["init", "--store", c], env)
+    const dave = await runJson<WhoAmI>(["whoami", "--store", c, "--server", url], env)
+    await runJson(["members", "add", dave.userId, "--safety-number", dave.safetyNumber, "--store", a, "--server", url], env)
+    await runJson(["join", "--store", c, "--server", url, "--store-id", alice.storeId, "--admin", alice.userId, "--admin-safety-number", alice.safetyNumber], env)
+    await runJson(["append", "--store", c, "--aggregate", "Note/n3", "--type", "NoteAdded", "--data", '{"text":"from dave"}'], env)
+    await runJson(["sync", "--store", c, "--server", url], env)
+    await runJson(["sync", "--store", b, "--server", url], env)
+    expect(lines(await runJson<ReadOut>(["read", "--store", b], env)).filter((l) => l.includes("from dave"))).toEqual([])
+    const trusted = await runJson<{ userId: string; released: number }>(["members", "trust", dave.userId, "--safety-number", dave.safetyNumber, "--store", b, "--server", url], env)
+    expect(trusted.userId).toBe(dave.userId)
+    expect(trusted.released).toBeGreaterThan(0)
+    expect(lines(await runJson<ReadOut>(["read", "--store", b], env))).toContain('Note/n3@1:{"text":"from dave"}')
+    // A wrong safety number for trust: 2, nothing trusted.
+    expect((await run(["members", "trust", alice.userId, "--safety-number", dave.safetyNumber, "--store", c, "--server", url], { env })).code).toBe(2)
+
+    // members remove bob: a rotation to kv3 for alice and dave only.
     const removed = await runJson<{ removed: string; versionId: string; provisionedTo: ReadonlyArray<string> }>(
       ["members", "remove", bob.userId, "--store", a, "--server", url],
       env
     )
-    expect(removed).toMatchObject({ removed: bob.userId, versionId: "kv3", provisionedTo: [alice.userId] })
+    expect(removed).toMatchObject({ removed: bob.userId, versionId: "kv3" })
+    expect([...removed.provisionedTo].sort()).toEqual([alice.userId, dave.userId].sort())
     await runJson(["append", "--store", a, "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"after removal"}'], env)
     await runJson(["append", "--store", a, "--aggregate", "Goal/g9", "--type", "GoalSet", "--data", '{"title":"new after removal"}'], env)
     await runJson(["sync", "--store", a, "--server", url], env)
@@ -168,10 +194,14 @@ describe("sharing a store between two users", () => {
       'Goal/g1@3:{"title":"after removal"}',
       'Goal/g9@1:{"title":"new after removal"}',
       'Note/n1@1:{"text":"ünïcødé ✓"}',
-      'Note/n2@1:{"text":"from bob"}'
+      'Note/n2@1:{"text":"from bob"}',
+      'Note/n3@1:{"text":"from dave"}'
     ])
+    // dave, still a member, reads the writes after bob's removal.
+    await runJson(["sync", "--store", c, "--server", url], env)
+    expect(lines(await runJson<ReadOut>(["read", "--store", c], env))).toContain('Goal/g9@1:{"title":"new after removal"}')
     const list = await runJson<{ members: ReadonlyArray<{ userId: string }> }>(["members", "list", "--store", a, "--server", url], env)
-    expect(list.members.map((m) => m.userId)).toEqual([alice.userId])
+    expect(list.members.map((m) => m.userId).sort()).toEqual([alice.userId, dave.userId].sort())
     // bob, no admin, cannot rotate alice's store.
     const notAdmin = await run(["keys", "rotate", "--store", b, "--server", url], { env })
     expect(notAdmin.code).toBe(6)

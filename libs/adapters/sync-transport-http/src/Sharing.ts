@@ -53,7 +53,6 @@ import { common, type Failure, unavailable } from "./internal/error.js"
  * - `last-admin`: the operation would leave the store without an admin.
  * - `version-exists`: the KEK version id is taken.
  * - `membership-changed`: the members changed while rotating; retry.
- * - `no-kek-version`: the caller holds no KEK version of the store.
  *
  * @since 0.1.0
  * @category errors
@@ -65,8 +64,7 @@ export const SharingRefusedReason = Schema.Literal(
   "not-a-member",
   "last-admin",
   "version-exists",
-  "membership-changed",
-  "no-kek-version"
+  "membership-changed"
 )
 /** @since 0.1.0 */
 export type SharingRefusedReason = typeof SharingRefusedReason.Type
