@@ -1,7 +1,10 @@
 /**
  * Sharing a store between users, through a real server process (SQLite) on
  * loopback: whole devices (keyring, local store on SQLite, sync engine, HTTP
- * transport) for alice, bob and carol.
+ * transport) for alice, bob and carol. The client side of sharing is
+ * `Sharing` from `@cipherlog/sync-transport-http` (verifyUser, addMember,
+ * rotate/removeMember, acceptOwnBlobs); the mutants use its test-only
+ * `RotationMutant` hook.
  *
  * - alice adds bob as a member, checks his public keys against his safety
  *   number, provisions the active KEK version to him as a KEK blob; bob
