@@ -9,7 +9,8 @@
 import { AggregateId, AggregateType, AggregateVersion, Bytes, Envelope, EventType, StoreId } from "@cipherlog/domain"
 import { Diagnostics, type LocalStore } from "@cipherlog/event-store"
 import { Backup, Identity, Recovery } from "@cipherlog/keys"
-import { Command, Options } from "@effect/cli"
+import { Sharing } from "@cipherlog/sync-transport-http"
+import { Args, Command, Options } from "@effect/cli"
 import { Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -17,6 +18,8 @@ import { badInput, CliError, conflict, unexpected } from "./CliError.js"
 import * as Device from "./Device.js"
 import * as Output from "./Output.js"
 import * as Passphrase from "./Passphrase.js"
+import * as Peers from "./Peers.js"
+import * as Progress from "./Progress.js"
 import * as Server from "./Server.js"
 import * as StoreDir from "./StoreDir.js"
 import * as Sync from "./Sync.js"
@@ -32,8 +35,34 @@ const passphraseStdin = Options.boolean("passphrase-stdin").pipe(
   Options.withDescription(`Read the passphrase from the first line of stdin (else $${Passphrase.ENV.store}, else a prompt).`)
 )
 
+/** Unlocks the device; a directory restored from a database copy alone fails as locked (4) before any passphrase is asked. */
 const openDevice = (dir: string, stdin: boolean) =>
-  Effect.flatMap(Passphrase.store({ stdin }), (passphrase) => Device.open(StoreDir.paths(dir), passphrase))
+  Effect.gen(function*() {
+    const p = StoreDir.paths(dir)
+    const config = yield* StoreDir.readConfig(p)
+    if (config.locked === true) return yield* Effect.fail(yield* Device.lockedError(p, config))
+    return yield* Device.open(p, yield* Passphrase.store({ stdin }))
+  })
+
+/** This device's user, with the safety number others compare before sharing with them. */
+const selfIdentity = (device: Device.Device) =>
+  Effect.gen(function*() {
+    const identity = (yield* device.keyring.identity).public
+    return { identity, safetyNumber: yield* Identity.fingerprint(identity) }
+  })
+
+/** The device and a registered client of the server, for the sharing commands. */
+const session = (o: { readonly store: string; readonly passphraseStdin: boolean; readonly server: string }) =>
+  Effect.gen(function*() {
+    const url = yield* Sync.parseUrl(o.server)
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const client = yield* Sync.connect(device, url)
+    yield* client.register
+    const ctx: Sharing.Context = { client, keyring: device.keyring, storeId: device.config.storeId }
+    return { url, device, client, ctx }
+  })
+
+const userIdArg = Args.text({ name: "USER_ID" }).pipe(Args.withDescription("The user's id (they see it in `cipherlog whoami`)."))
 
 /** `TYPE/ID`, each checked against the domain's rules. */
 const parseAggregate = (text: string) => {
@@ -203,8 +232,18 @@ const sync = Command.make(
       const url = yield* Sync.parseUrl(o.server)
       const device = yield* openDevice(o.store, o.passphraseStdin)
       if (!o.json) yield* Output.notice(`syncing store ${device.config.storeId} with ${url} …`)
+      const bar = yield* Progress.bar(o.json, "sync")
       const report = yield* Sync.run(device, url, (round, r) =>
-        o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, rebased ${r.rebased}, ${r.pending} pending`))
+        o.json || Progress.enabled(o.json) ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, rebased ${r.rebased}, ${r.pending} pending`), bar)
+      yield* bar.stop
+      for (const k of report.keys.skipped) {
+        yield* Output.notice(
+          k.reason === "untrusted-sender"
+            ? `keys: KEK version ${k.versionId} was sealed to you by ${k.sender}, whose identity this device has not verified; not taken. ` +
+              `If ${k.sender} is an admin of the store, verify them: \`cipherlog members trust ${k.sender} --safety-number "…"\`.`
+            : `keys: the KEK blob of version ${k.versionId} from ${k.sender || "an unknown sender"} was refused (${k.reason}); ask an admin to provision it again.`
+        )
+      }
       for (const r of report.rejectedRecords) {
         yield* Output.notice(
           `integrity: record ${r.aggregateType}/${r.aggregateId} v${r.version} (event ${r.eventId}) failed its ${r.reason ?? "integrity"} check and was not applied; ` +
@@ -237,10 +276,12 @@ const keysStatus = Command.make("status", { store, json, passphraseStdin }, (o) 
     const device = yield* openDevice(o.store, o.passphraseStdin)
     const status = yield* device.keyring.status(device.config.storeId)
     const keyState = yield* device.store.keyState
+    const { safetyNumber } = yield* selfIdentity(device)
     const value = {
       storeId: status.storeId,
       userId: device.keyring.userId,
       deviceId: device.keyring.deviceId,
+      safetyNumber,
       kekVersions: status.kekVersions.map((v) => ({ versionId: v.versionId, status: v.status, createdAt: v.createdAt })),
       deks: status.deks,
       epochs: status.epochs,
@@ -252,15 +293,248 @@ const keysStatus = Command.make("status", { store, json, passphraseStdin }, (o) 
     yield* Output.result(o.json, value, (v) =>
       [
         `store ${v.storeId}  user ${v.userId}  device ${v.deviceId}`,
+        `safety number ${v.safetyNumber}`,
         Output.table(["KEK version", "status", "created"], v.kekVersions.map((k) => [k.versionId, k.status, new Date(k.createdAt).toISOString()])),
         `DEKs ${v.deks}, epochs ${v.epochs}, grants to publish ${v.pendingGrants}, highest usage ${v.highestUsage}`,
         v.locked ? `LOCKED: ${v.missing.map((m) => `${m.key} (${m.records} records)`).join(", ")} not on this device` : "all records' keys are on this device"
       ].join("\n"))
   })).pipe(Command.withDescription("Key versions, epochs and usage of this device's store."))
 
+const serverOpt = Options.text("server").pipe(
+  Options.withFallbackConfig(Config.string(Sync.SERVER_ENV)),
+  Options.withDescription(`The sync server's URL (default: $${Sync.SERVER_ENV}).`)
+)
+
+const keysRotate = Command.make("rotate", { store, json, passphraseStdin, server: serverOpt }, (o) =>
+  Effect.gen(function*() {
+    const { ctx, device } = yield* session(o)
+    const rotated = yield* Sharing.rotate(ctx, { identities: Peers.lookup(device.peers), reason: "cipherlog keys rotate" })
+    const value = { storeId: ctx.storeId, versionId: rotated.versionId, provisionedTo: rotated.provisionedTo }
+    yield* Output.result(o.json, value, (v) =>
+      `Rotated store ${v.storeId}'s KEK: version ${v.versionId} is active, sealed to ${v.provisionedTo.length} member(s). ` +
+      "New writes use new data-key epochs under it; older versions stay decrypt-only, so everything written before stays readable.")
+  })).pipe(Command.withDescription("Admin: a new KEK version, provisioned to every current member (old data stays readable)."))
+
 const keys = Command.make("keys").pipe(
-  Command.withSubcommands([keysStatus]),
-  Command.withDescription("Key management (status).")
+  Command.withSubcommands([keysStatus, keysRotate]),
+  Command.withDescription("Key management (status, rotate).")
+)
+
+// whoami ----------------------------------------------------------------------------
+
+const whoami = Command.make("whoami", {
+  store,
+  json,
+  passphraseStdin,
+  server: Options.text("server").pipe(Options.optional, Options.withDescription("Also register this user's public keys on this server (so an admin can add you)."))
+}, (o) =>
+  Effect.gen(function*() {
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const { safetyNumber } = yield* selfIdentity(device)
+    let registeredOn: string | null = null
+    if (Option.isSome(o.server)) {
+      const url = yield* Sync.parseUrl(o.server.value)
+      yield* Effect.flatMap(Sync.connect(device, url), (c) => c.register)
+      registeredOn = url
+    }
+    const value = { userId: device.config.userId, deviceId: device.config.deviceId, storeId: device.config.storeId, safetyNumber, registeredOn }
+    yield* Output.result(o.json, value, (v) =>
+      [
+        `user    ${v.userId}`,
+        `device  ${v.deviceId}`,
+        `store   ${v.storeId}`,
+        `safety number  ${v.safetyNumber}`,
+        "",
+        "To be added to a store, give an admin your user id and read them your safety number over a channel you trust",
+        "(in person, a call): they pass both to `cipherlog members add`." +
+        (v.registeredOn === null ? " Your keys are registered on a server by `--server URL` here or by any `sync`." : "")
+      ].join("\n"))
+  })).pipe(Command.withDescription("This device's user id, device id and safety number (what an admin needs to add you)."))
+
+// members ---------------------------------------------------------------------------
+
+const safetyNumberOpt = Options.text("safety-number").pipe(
+  Options.withDescription("The user's safety number, as they read it to you from `cipherlog whoami` (quote it).")
+)
+
+const membersList = Command.make("list", { store, json, passphraseStdin, server: serverOpt }, (o) =>
+  Effect.gen(function*() {
+    const { ctx, device } = yield* session(o)
+    const list = yield* Sharing.members(ctx)
+    const value = {
+      storeId: ctx.storeId,
+      members: list.map((m) => ({
+        userId: m.userId,
+        role: m.role,
+        addedAt: m.addedAt,
+        you: m.userId === device.config.userId,
+        verified: m.userId === device.config.userId || device.peers.some((p) => p.userId === m.userId)
+      }))
+    }
+    yield* Output.result(o.json, value, (v) =>
+      Output.table(["user", "role", "added", "verified"], v.members.map((m) => [
+        m.you ? `${m.userId} (you)` : m.userId, m.role, new Date(m.addedAt).toISOString(), m.verified ? "yes" : "no"
+      ])))
+  })).pipe(Command.withDescription("The store's members on the server, and whether this device verified each one's safety number."))
+
+/** Verifies a user against their safety number and remembers their identity (peers.json). */
+const verifyAndTrust = (device: Device.Device, client: Sharing.Context["client"], userId: string, safetyNumber: string) =>
+  Effect.gen(function*() {
+    if (userId === device.config.userId) return yield* Effect.fail(badInput("That is your own user id.", "InvalidInput"))
+    const found = yield* Sharing.verifyUser(client, userId, safetyNumber)
+    yield* Peers.put(device.paths, found.identity, found.safetyNumber, yield* Effect.clockWith((c) => c.currentTimeMillis))
+    return found
+  })
+
+const membersAdd = Command.make("add", {
+  store,
+  json,
+  passphraseStdin,
+  server: serverOpt,
+  userId: userIdArg,
+  safetyNumber: safetyNumberOpt,
+  role: Options.choice("role", ["admin", "member", "reader"]).pipe(Options.withDefault("member" as const), Options.withDescription("admin, member (default) or reader."))
+}, (o) =>
+  Effect.gen(function*() {
+    const { ctx, device, client } = yield* session(o)
+    const found = yield* verifyAndTrust(device, client, o.userId, o.safetyNumber)
+    const added = yield* Sharing.addMember(ctx, { identity: found.identity, role: o.role })
+    const value = { storeId: ctx.storeId, userId: added.userId, role: added.role, safetyNumber: found.safetyNumber, provisioned: added.provisioned }
+    yield* Output.result(o.json, value, (v) =>
+      `Added ${v.userId} to store ${v.storeId} as ${v.role}; KEK version(s) ${v.provisioned.join(", ") || "none"} sealed to them. ` +
+      `They join with: cipherlog join --server URL --store-id ${v.storeId} --admin ${device.config.userId} --admin-safety-number "<yours, from cipherlog whoami>"`)
+  })).pipe(Command.withDescription("Admin: add a user whose safety number you compared, and seal every KEK version to them."))
+
+const membersRemove = Command.make("remove", { store, json, passphraseStdin, server: serverOpt, userId: userIdArg }, (o) =>
+  Effect.gen(function*() {
+    const { ctx, device } = yield* session(o)
+    const rotated = yield* Sharing.removeMember(ctx, o.userId, Peers.lookup(device.peers))
+    const value = { storeId: ctx.storeId, removed: o.userId, versionId: rotated.versionId, provisionedTo: rotated.provisionedTo }
+    yield* Output.result(o.json, value, (v) =>
+      `Removed ${v.removed} from store ${v.storeId} and rotated the KEK to ${v.versionId} (sealed to the ${v.provisionedTo.length} remaining member(s)). ` +
+      "They keep what they already had; nothing written from now on is readable with their keys.")
+  })).pipe(Command.withDescription("Admin: remove a member by rotating the KEK to the remaining members only."))
+
+const membersTrust = Command.make("trust", { store, json, passphraseStdin, server: serverOpt, userId: userIdArg, safetyNumber: safetyNumberOpt }, (o) =>
+  Effect.gen(function*() {
+    const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin })
+    const p = StoreDir.paths(o.store)
+    const found = yield* Effect.scoped(Effect.gen(function*() {
+      const url = yield* Sync.parseUrl(o.server)
+      const device = yield* Device.open(p, passphrase)
+      const client = yield* Sync.connect(device, url)
+      yield* client.register
+      return yield* verifyAndTrust(device, client, o.userId, o.safetyNumber)
+    }))
+    // Reopened with the new peer: their records parked until now are verified and applied.
+    const retried = yield* Effect.scoped(Effect.flatMap(Device.open(p, passphrase), (device) => device.store.retryParked))
+    const value = { storeId: yield* Effect.map(StoreDir.readConfig(p), (c) => c.storeId), userId: o.userId, safetyNumber: found.safetyNumber, released: retried.released }
+    yield* Output.result(o.json, value, (v) =>
+      `Verified ${v.userId}: this device now trusts their devices' records (${v.released} parked record(s) applied) and the KEK versions they seal to you.`)
+  })).pipe(Command.withDescription("Verify another member by safety number (no change on the server), so their events verify here."))
+
+const members = Command.make("members").pipe(
+  Command.withSubcommands([membersList, membersAdd, membersRemove, membersTrust]),
+  Command.withDescription("The store's members: list, add (admin), remove by rotation (admin), trust (verify a member).")
+)
+
+// join ------------------------------------------------------------------------------
+
+const join = Command.make("join", {
+  store,
+  json,
+  passphraseStdin,
+  server: serverOpt,
+  storeId: Options.text("store-id").pipe(Options.withDescription("The shared store's id (the admin's `cipherlog whoami`).")),
+  admin: Options.text("admin").pipe(Options.withDescription("The user id of the admin who added you.")),
+  adminSafetyNumber: Options.text("admin-safety-number").pipe(Options.withDescription("The admin's safety number, as they read it to you (quote it)."))
+}, (o) =>
+  Effect.gen(function*() {
+    if (Either.isLeft(Schema.decodeUnknownEither(StoreId)(o.storeId))) {
+      return yield* Effect.fail(badInput("--store-id is not a store id; give the id the admin's `cipherlog whoami` shows (storeId), e.g. s-….", "InvalidInput"))
+    }
+    const p = StoreDir.paths(o.store)
+    const joined = yield* Effect.scoped(Effect.gen(function*() {
+      const { device, client } = yield* session(o)
+      if (device.config.storeId !== o.storeId && (yield* device.store.eventStore.counts(device.config.storeId)).records > 0) {
+        return yield* Effect.fail(conflict(
+          `${p.dir} already holds events of store ${device.config.storeId}; joining would hide them. Nothing was changed. ` +
+            "Join from a fresh directory: `cipherlog init --store NEW_DIR`, give the admin its `cipherlog whoami`, then `cipherlog join --store NEW_DIR …`.",
+          "StoreNotEmpty"
+        ))
+      }
+      const admin = yield* verifyAndTrust(device, client, o.admin, o.adminSafetyNumber)
+      // Are we a member yet? (The server answers 403 otherwise.)
+      yield* Sharing.members({ client, keyring: device.keyring, storeId: o.storeId }).pipe(
+        Effect.catchTag("AccessDenied", () =>
+          Effect.fail(new CliError({
+            kind: "network", code: "NotAMember",
+            detail: `You are not a member of store ${o.storeId} on ${o.server} yet. Give the admin your user id ${device.config.userId} and safety number ` +
+              "(`cipherlog whoami`) and ask them to run `cipherlog members add`; then run this again. The admin's identity is verified and kept."
+          })))
+      )
+      if (device.config.storeId !== o.storeId) yield* StoreDir.writeConfig(p, { ...device.config, storeId: o.storeId })
+      return admin
+    }))
+    const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin })
+    const outcome = yield* Effect.scoped(Effect.gen(function*() {
+      const device = yield* Device.open(p, passphrase)
+      const bar = yield* Progress.bar(o.json, "join")
+      const report = yield* Sync.run(device, yield* Sync.parseUrl(o.server), () => Effect.void, bar)
+      yield* bar.stop
+      const kekVersions = (yield* device.keyring.kekVersions(o.storeId)).length
+      const keyState = yield* device.store.keyState
+      return { report, kekVersions, locked: keyState.locked, config: device.config }
+    }))
+    const value = {
+      storeId: o.storeId,
+      userId: outcome.config.userId,
+      deviceId: outcome.config.deviceId,
+      admin: { userId: o.admin, safetyNumber: joined.safetyNumber },
+      kekVersions: outcome.kekVersions,
+      pulled: outcome.report.pulled,
+      cursor: outcome.report.cursor,
+      locked: outcome.locked
+    }
+    yield* Output.result(o.json, value, (v) =>
+      `Joined store ${v.storeId} (admin ${v.admin.userId}, verified): ${v.kekVersions} KEK version(s), ${v.pulled} record(s) pulled.` +
+      (v.kekVersions === 0 ? " No KEK version was sealed to you yet: ask the admin to run `cipherlog members add` again, then `cipherlog sync`." : "") +
+      (v.locked ? " Some records stay locked (see `cipherlog diagnose`); records of members you have not verified stay parked until `cipherlog members trust`." : ""))
+  })).pipe(Command.withDescription("Join a store an admin added you to: verify the admin's safety number, take the KEK versions sealed to you, sync."))
+
+// devices ---------------------------------------------------------------------------
+
+/** A property of a decoded JSON value, if it is an object that has it. */
+const field = (value: unknown, key: string): unknown =>
+  typeof value === "object" && value !== null && !Array.isArray(value) && key in value ? (value as Readonly<Record<string, unknown>>)[key] : undefined
+
+const devicesList = Command.make("list", { store, json, passphraseStdin }, (o) =>
+  Effect.gen(function*() {
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const items = Array.from(yield* Stream.runCollect(device.store.readAll({ includeSystem: true })))
+    const enrolled = new Map<string, { deviceId: string; userId: string; enrolledAt: number | null; current: boolean; synced: boolean }>()
+    enrolled.set(device.config.deviceId, { deviceId: device.config.deviceId, userId: device.config.userId, enrolledAt: null, current: true, synced: false })
+    for (const i of items) {
+      if (i._tag !== "Event" || i.event.aggregateType !== "cipherlog.device") continue
+      const issuedAt = field(field(i.event.payload, "certificate"), "issuedAt")
+      const userId = i.event.author.userId
+      if (userId !== device.config.userId) continue
+      const deviceId = i.event.aggregateId
+      enrolled.set(deviceId, {
+        deviceId, userId, enrolledAt: typeof issuedAt === "number" ? issuedAt : i.event.createdAt,
+        current: deviceId === device.config.deviceId, synced: i.event.globalSequence !== null
+      })
+    }
+    const value = { userId: device.config.userId, devices: [...enrolled.values()] }
+    yield* Output.result(o.json, value, (v) =>
+      Output.table(["device", "enrolled", "synced", ""], v.devices.map((d) => [
+        d.deviceId, d.enrolledAt === null ? "not yet (no write)" : new Date(d.enrolledAt).toISOString(), d.synced ? "yes" : "no", d.current ? "this device" : ""
+      ])) + "\nAdd a device with `cipherlog recover` (recovery phrase + server) or `cipherlog restore --keys` (key backup).")
+  })).pipe(Command.withDescription("This user's devices, from the enrollment records in the log (add one with `recover` or `restore`)."))
+
+const devices = Command.make("devices").pipe(
+  Command.withSubcommands([devicesList]),
+  Command.withDescription("This user's devices (list; add one with `recover` or `restore --keys`).")
 )
 
 // backup / restore ------------------------------------------------------------------
@@ -299,10 +573,13 @@ const backupDb = Command.make("db", { store, json, passphraseStdin, out }, (o) =
     const config = yield* Effect.scoped(Effect.map(openDevice(o.store, o.passphraseStdin), (d) => d.config))
     const target = path.resolve(o.out)
     const tmp = `${target}.tmp-${process.pid}`
+    const bar = yield* Progress.bar(o.json, "backup db", 1)
     yield* Device.copyEvents(p, tmp).pipe(
       Effect.zipRight(Effect.try({ try: () => fs.renameSync(tmp, target), catch: () => unexpected(`${target} could not be written.`, "Io") })),
       Effect.onError(() => Effect.sync(() => fs.rmSync(tmp, { force: true })))
     )
+    yield* bar.update(1, 1)
+    yield* bar.stop
     const value = { storeId: config.storeId, file: path.resolve(o.out), bytes: fs.statSync(o.out).size, kind: "db" as const }
     yield* Output.result(o.json, value, (v) =>
       `Wrote a copy of the local log (${v.bytes} bytes; ciphertext only) to ${v.file}. It opens only with a key backup or this device's keys.`)
@@ -319,28 +596,59 @@ const restore = Command.make(
     store,
     json,
     passphraseStdin,
-    keys: Options.text("keys").pipe(Options.withDescription("A key backup file (`cipherlog backup keys`).")),
+    keys: Options.text("keys").pipe(
+      Options.optional,
+      Options.withDescription("A key backup file (`cipherlog backup keys`). Without it, --db alone restores the log locked.")
+    ),
     db: Options.text("db").pipe(Options.optional, Options.withDescription("A database copy (`cipherlog backup db`) to start from.")),
     storeId: Options.text("store-id").pipe(Options.optional, Options.withDescription("Which store of the backup (when it has several)."))
   },
   (o) =>
     Effect.gen(function*() {
-      const text = yield* Effect.try({
-        try: () => fs.readFileSync(o.keys, "utf8"),
-        catch: () => badInput(`${path.resolve(o.keys)} could not be read; check the --keys path.`, "NoFile")
-      })
       if (Option.isSome(o.db) && !fs.existsSync(o.db.value)) return yield* Effect.fail(badInput(`${path.resolve(o.db.value)} does not exist; check the --db path.`, "NoFile"))
+      const p = StoreDir.paths(o.store)
+      if (Option.isNone(o.keys)) {
+        // A database copy alone: the log, locked, until `restore --keys`.
+        if (Option.isNone(o.db)) return yield* Effect.fail(badInput("Give --keys FILE (a key backup), --db FILE (a database copy), or both.", "InvalidInput"))
+        const found = yield* Device.restoreLocked(p, o.db.value, o.storeId)
+        const value = {
+          storeId: found.storeId,
+          store: p.dir,
+          locked: true,
+          records: found.records,
+          missing: found.state.missing
+        }
+        yield* Output.result(o.json, value, (v) =>
+          `Restored the database copy of store ${v.storeId} into ${v.store}, locked: ${v.records} record(s), none readable without keys ` +
+          `(missing: ${v.missing.map((m) => m.key).join(", ") || "none"}). Commands that read exit with 4 until you run ` +
+          `\`cipherlog restore --keys FILE --store ${v.store}\`.`)
+        return
+      }
+      const keysFile = o.keys.value
+      const text = yield* Effect.try({
+        try: () => fs.readFileSync(keysFile, "utf8"),
+        catch: () => badInput(`${path.resolve(keysFile)} could not be read; check the --keys path.`, "NoFile")
+      })
+      const lockedConfig = StoreDir.exists(p) ? Option.some(yield* StoreDir.readConfig(p)).pipe(Option.filter((c) => c.locked === true)) : Option.none()
+      if (Option.isSome(lockedConfig) && Option.isSome(o.db)) {
+        return yield* Effect.fail(badInput(`${p.dir} already holds a locked database copy; give only --keys to unlock it.`, "InvalidInput"))
+      }
       const backupPassphrase = yield* Passphrase.backup()
       const contents = yield* Backup.open(text, backupPassphrase)
       const stores = contents.stores.map((s) => s.storeId)
-      const storeId = Option.getOrElse(o.storeId, () => stores.length === 1 ? stores[0]! : "")
+      const storeId = Option.isSome(lockedConfig)
+        ? lockedConfig.value.storeId
+        : Option.getOrElse(o.storeId, () => stores.length === 1 ? stores[0]! : "")
       if (!stores.includes(storeId)) {
         Backup.zeroizeContents(contents)
         return yield* Effect.fail(badInput(`Say which store to restore with --store-id (the backup has: ${stores.join(", ") || "none"}).`, "InvalidInput"))
       }
       const passphrase = yield* Passphrase.store({ stdin: o.passphraseStdin, confirm: true })
-      const p = StoreDir.paths(o.store)
-      const restored = yield* Device.restore(p, passphrase, contents, storeId, o.db).pipe(Effect.ensuring(Effect.sync(() => Backup.zeroizeContents(contents))))
+      const bar = yield* Progress.bar(o.json, "restore")
+      const restored = yield* (Option.isSome(lockedConfig)
+        ? Device.unlock(p, passphrase, contents, lockedConfig.value, bar)
+        : Device.restore(p, passphrase, contents, storeId, o.db, bar)).pipe(Effect.ensuring(Effect.sync(() => Backup.zeroizeContents(contents))))
+      yield* bar.stop
       const { config } = restored
       const value = {
         storeId: config.storeId,
@@ -420,8 +728,10 @@ const recover = Command.make(
       if (!o.json) yield* Output.notice(`recovered user ${config.userId} as new device ${config.deviceId}; syncing with ${url} …`)
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const device = yield* Device.open(p, created.passphrase)
+        const bar = yield* Progress.bar(o.json, "recover")
         const report = yield* Sync.run(device, url, (round, r) =>
-          o.json ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, ${r.pending} pending`))
+          o.json || Progress.enabled(o.json) ? Effect.void : Output.notice(`round ${round}: pulled ${r.pulled}, pushed ${r.pushed}, ${r.pending} pending`), bar)
+        yield* bar.stop
         const kekVersions = (yield* device.keyring.kekVersions(config.storeId)).length
         const keyState = yield* device.store.keyState
         return { report, kekVersions, locked: keyState.locked }
@@ -458,7 +768,7 @@ const wipe = Command.make(
       yield* Effect.scoped(Device.holdEvents(p))
       yield* Effect.try({
         try: () => {
-          for (const f of [p.keys, p.events, `${p.events}-wal`, `${p.events}-shm`, p.config]) fs.rmSync(f, { recursive: true, force: true })
+          for (const f of [p.keys, p.events, `${p.events}-wal`, `${p.events}-shm`, p.peers, p.config]) fs.rmSync(f, { recursive: true, force: true })
           if (fs.readdirSync(p.dir).length === 0) fs.rmdirSync(p.dir)
         },
         catch: () => unexpected(`${p.dir} could not be wiped completely; check permissions and remove it by hand.`, "Io")
@@ -493,7 +803,7 @@ export const VERSION = "0.1.0"
  */
 export const command = Command.make("cipherlog").pipe(
   Command.withDescription("Cipherlog: a local-first, end-to-end encrypted event log, from a terminal."),
-  Command.withSubcommands([init, append, read, sync, keys, backup, restore, recover, diagnose, wipe, server])
+  Command.withSubcommands([init, append, read, sync, keys, whoami, members, join, devices, backup, restore, recover, diagnose, wipe, server])
 )
 
 /**

@@ -135,6 +135,11 @@ export const fromUnknown = (error: unknown): CliError => {
       detail: `${messageOf(error)} Check CIPHERLOG_BACKUP_PASSPHRASE and the file.`
     })
   }
+  if (tag === "SharingRefused") {
+    const reason = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : ""
+    const kind: Kind = reason === "last-admin" || reason === "version-exists" || reason === "membership-changed" ? "conflict" : "bad-input"
+    return new CliError({ kind, code: tag, detail: messageOf(error) })
+  }
   if (tag === "RecoveryFailed") return new CliError({ kind: "wrong-passphrase", code: tag, detail: messageOf(error) })
   if (tag !== undefined && tag in kindByTag) {
     return new CliError({ kind: kindByTag[tag]!, code: tag, detail: `${messageOf(error)}${nextStep[tag] ?? ""}` })

@@ -15,6 +15,8 @@ import { Chunk, Effect, Option, type Redacted, Schema, type Scope, Stream } from
 import Database from "better-sqlite3"
 import * as fs from "node:fs"
 import { CliError, conflict, unexpected } from "./CliError.js"
+import * as Peers from "./Peers.js"
+import type * as Progress from "./Progress.js"
 import * as StoreDir from "./StoreDir.js"
 
 /**
@@ -26,6 +28,8 @@ export interface Device {
   readonly config: StoreDir.Config
   readonly keyring: Keyring.Keyring
   readonly store: LocalStore.LocalStore
+  /** The other users this device verified (peers.json). */
+  readonly peers: ReadonlyArray<Peers.Peer>
 }
 
 /** The first KEK version of a store created here. */
@@ -118,7 +122,8 @@ export const restore = (
   passphrase: Redacted.Redacted<string>,
   contents: Backup.BackupContents,
   storeId: string,
-  db: Option.Option<string>
+  db: Option.Option<string>,
+  progress?: Progress.Progress
 ) =>
   Effect.gen(function*() {
     const createdDir = yield* prepareDir(p)
@@ -133,7 +138,7 @@ export const restore = (
       const config: StoreDir.Config = { format: StoreDir.FORMAT, v: 1, storeId, userId: contents.userId, deviceId, createdAt }
       yield* StoreDir.writeConfig(p, config)
       const seeded = Option.isSome(db)
-        ? Option.some(yield* Effect.scoped(Effect.flatMap(open(p, passphrase), (device) => seed(device, db.value))))
+        ? Option.some(yield* Effect.scoped(Effect.flatMap(open(p, passphrase), (device) => seed(device, db.value, progress))))
         : Option.none()
       return { config, seeded }
     }).pipe(Effect.onError(() => undo(p, createdDir)))
@@ -239,7 +244,7 @@ export const copyEvents = (p: StoreDir.Paths, to: string) =>
  * @since 0.1.0
  * @category backup
  */
-export const seed = (device: Device, copy: string) =>
+export const seed = (device: Device, copy: string, progress?: Progress.Progress) =>
   Effect.gen(function*() {
     const tmp = `${device.paths.events}.seed-${process.pid}`
     yield* Effect.addFinalizer(() => Effect.sync(() => {
@@ -253,17 +258,113 @@ export const seed = (device: Device, copy: string) =>
     let parked = 0
     let rejected = 0
     for (let i = 0; i < synced.length; i += 500) {
+      if (progress) yield* progress.update(i, synced.length)
       const report = yield* device.store.ingest(synced.slice(i, i + 500))
       parked += report.parked
       rejected += report.rejected.length
     }
+    if (progress) yield* progress.update(synced.length, synced.length)
     const stillParked = (yield* device.store.eventStore.withStatus(device.config.storeId, "parked")).length
     return { records: synced.length, unsynced: records.length - synced.length, parked: stillParked, rejected, ingestedParked: parked }
   })
 
 /**
+ * The failure of every command that needs keys in a directory restored from
+ * a database copy alone: which keys are missing and how to get them.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const lockedError = (p: StoreDir.Paths, config: StoreDir.Config) =>
+  Effect.scoped(Effect.gen(function*() {
+    const events = yield* SqliteNodeEventStore.make(p.events)
+    const store = yield* LocalStore.make({ storeId: config.storeId, eventStore: events, keyring: Option.none() })
+    const state = yield* store.keyState
+    const records = state.missing.reduce((n, m) => n + m.records, 0)
+    return new CliError({
+      kind: "locked",
+      code: "KeysMissing",
+      detail: `Store ${config.storeId} in ${p.dir} was restored from a database copy without keys: ${records} record(s) are locked; ` +
+        `missing keys: ${state.missing.map((m) => m.key).join(", ") || "none"}. ` +
+        `Restore a key backup into it: \`cipherlog restore --keys FILE --store ${p.dir}\`.`
+    })
+  }))
+
+/**
+ * `restore --db` without keys: the database copy becomes this directory's
+ * log as it is, in the library's locked state (no keyring); nothing is
+ * decrypted or verified until `restore --keys` brings the keys. Returns
+ * the store id and the missing keys.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const restoreLocked = (p: StoreDir.Paths, copy: string, storeIdOption: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const createdDir = yield* prepareDir(p)
+    return yield* Effect.gen(function*() {
+      yield* Effect.try({ try: () => fs.copyFileSync(copy, p.events), catch: () => unexpected(`The database copy ${copy} could not be read.`, "Io") })
+      const found = yield* Effect.scoped(Effect.gen(function*() {
+        const events = yield* SqliteNodeEventStore.make(p.events)
+        const stores = yield* events.stores
+        const storeId = Option.getOrElse(storeIdOption, () => (stores.length === 1 ? stores[0]! : ""))
+        if (!stores.includes(storeId)) {
+          return yield* Effect.fail(new CliError({
+            kind: "bad-input", code: "InvalidInput",
+            detail: `Say which store to restore with --store-id (the database copy has: ${stores.join(", ") || "none"}).`
+          }))
+        }
+        const store = yield* LocalStore.make({ storeId, eventStore: events, keyring: Option.none() })
+        const counts = yield* events.counts(storeId)
+        return { storeId, state: yield* store.keyState, records: counts.records }
+      }))
+      const createdAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      yield* StoreDir.writeConfig(p, { format: StoreDir.FORMAT, v: 1, storeId: found.storeId, userId: "", deviceId: "", createdAt, locked: true })
+      return found
+    }).pipe(Effect.onError(() => undo(p, createdDir)))
+  })
+
+/**
+ * `restore --keys` into a directory that `restore --db` left locked: its
+ * log (the database copy) is set aside and seeded into a fresh device made
+ * from the key backup, exactly as `restore --keys --db` would; on failure
+ * the locked directory is put back as it was.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const unlock = (
+  p: StoreDir.Paths,
+  passphrase: Redacted.Redacted<string>,
+  contents: Backup.BackupContents,
+  config: StoreDir.Config,
+  progress?: Progress.Progress
+) =>
+  Effect.gen(function*() {
+    const aside = `${p.events}.locked-copy`
+    yield* Effect.try({
+      try: () => {
+        fs.renameSync(p.events, aside)
+        for (const f of [`${p.events}-wal`, `${p.events}-shm`]) fs.rmSync(f, { force: true })
+        fs.rmSync(p.config, { force: true })
+      },
+      catch: () => unexpected(`${p.dir} could not be prepared for the keys; check permissions.`, "Io")
+    })
+    return yield* restore(p, passphrase, contents, config.storeId, Option.some(aside), progress).pipe(
+      Effect.onError(() =>
+        Effect.sync(() => {
+          fs.mkdirSync(p.dir, { recursive: true, mode: 0o700 })
+          fs.renameSync(aside, p.events)
+        }).pipe(Effect.zipRight(Effect.orDie(StoreDir.writeConfig(p, config))), Effect.orDie)
+      ),
+      Effect.tap(() => Effect.sync(() => fs.rmSync(aside, { force: true })))
+    )
+  })
+
+/**
  * Opens this device: unlocks the key store (a wrong passphrase fails
- * before anything else is read) and opens the local log exclusively.
+ * before anything else is read) and opens the local log exclusively, with
+ * the verified peers (peers.json) as trusted identities.
  *
  * @since 0.1.0
  * @category constructors
@@ -271,9 +372,14 @@ export const seed = (device: Device, copy: string) =>
 export const open = (p: StoreDir.Paths, passphrase: Redacted.Redacted<string>) =>
   Effect.gen(function*() {
     const config = yield* StoreDir.readConfig(p)
+    if (config.locked === true) return yield* Effect.fail(yield* lockedError(p, config))
     const vault = yield* onKeys(p, Vault.unlock(passphrase))
     const keyring = yield* Effect.acquireRelease(Keyring.make(vault), (k) => k.close)
+    const peers = yield* Peers.read(p)
+    const trusted = Peers.lookup(peers)
     const events = yield* SqliteNodeEventStore.make(p.events)
-    const store = yield* LocalStore.make({ storeId: config.storeId, eventStore: events, keyring: Option.some(keyring) })
-    return { paths: p, config, keyring, store } satisfies Device
+    const store = yield* LocalStore.make({
+      storeId: config.storeId, eventStore: events, keyring: Option.some(keyring), peers: (userId) => Effect.succeed(trusted(userId))
+    })
+    return { paths: p, config, keyring, store, peers } satisfies Device
   }) satisfies Effect.Effect<Device, unknown, Scope.Scope | Crypto.Crypto>

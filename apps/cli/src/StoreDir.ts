@@ -5,6 +5,7 @@
  * DIR/cipherlog.json   ids and settings (no secret)
  * DIR/keys/            the key store (@cipherlog/key-store-file), under the passphrase
  * DIR/events.db        the local event log (@cipherlog/event-store-sqlite-node)
+ * DIR/peers.json       other users' verified public identities (public keys only; Peers.ts)
  * ```
  *
  * @since 0.1.0
@@ -41,6 +42,8 @@ export const Config = Schema.Struct({
   userId: Schema.String,
   deviceId: Schema.String,
   createdAt: Schema.Number,
+  /** A database copy restored without keys (`restore --db` alone): the store is locked until `restore --keys`. */
+  locked: Schema.optional(Schema.Literal(true)),
   recovery: Schema.optional(Schema.Struct({ locator: Schema.String, blob: Schema.String, publishedTo: Schema.Array(Schema.String) }))
 })
 /** @since 0.1.0 */
@@ -57,6 +60,7 @@ export interface Paths {
   readonly config: string
   readonly keys: string
   readonly events: string
+  readonly peers: string
 }
 
 /**
@@ -65,7 +69,7 @@ export interface Paths {
  */
 export const paths = (dir: string): Paths => {
   const abs = path.resolve(dir)
-  return { dir: abs, config: path.join(abs, "cipherlog.json"), keys: path.join(abs, "keys"), events: path.join(abs, "events.db") }
+  return { dir: abs, config: path.join(abs, "cipherlog.json"), keys: path.join(abs, "keys"), events: path.join(abs, "events.db"), peers: path.join(abs, "peers.json") }
 }
 
 /**

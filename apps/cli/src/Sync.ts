@@ -16,11 +16,13 @@ import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { KekBlob } from "@cipherlog/keys"
 import { SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models, SyncApi } from "@cipherlog/sync-api"
-import { HttpTransport } from "@cipherlog/sync-transport-http"
+import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import { badInput, CliError } from "./CliError.js"
 import type { Device } from "./Device.js"
+import * as Peers from "./Peers.js"
+import type * as Progress from "./Progress.js"
 import * as StoreDir from "./StoreDir.js"
 
 /**
@@ -66,8 +68,17 @@ export interface Report {
   readonly cursor: number
   readonly pending: number
   readonly rounds: number
-  /** KEK versions taken from own KEK blobs on the server / sealed to the own identity and uploaded, this run. */
-  readonly keys: { readonly accepted: number; readonly provisioned: number }
+  /**
+   * KEK versions taken from own KEK blobs on the server (sealed by this
+   * user or by a verified peer, e.g. the admin who added this user) / sealed
+   * to the own identity and uploaded, this run; `skipped`: blobs not taken
+   * (from a sender not verified here, or refused).
+   */
+  readonly keys: {
+    readonly accepted: number
+    readonly provisioned: number
+    readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: string }>
+  }
   /** Every record of the store that failed its checks here (now or before), by coordinates. */
   readonly rejectedRecords: ReadonlyArray<{
     readonly eventId: string
@@ -84,7 +95,12 @@ export interface Report {
  * @since 0.1.0
  * @category sync
  */
-export const run = (device: Device, url: string, onRound: (round: number, report: SyncEngine.SyncReport) => Effect.Effect<void> = () => Effect.void) =>
+export const run = (
+  device: Device,
+  url: string,
+  onRound: (round: number, report: SyncEngine.SyncReport) => Effect.Effect<void> = () => Effect.void,
+  progress?: Progress.Progress
+) =>
   Effect.gen(function*() {
     const { storeId } = device.config
     const client = yield* connect(device, url)
@@ -94,8 +110,17 @@ export const run = (device: Device, url: string, onRound: (round: number, report
     )
     yield* publishRecovery(device, url, client)
     const keys = yield* exchangeKeys(device, client)
+    // Records parked earlier may open now: keys taken from blobs above, or a peer verified since (members trust, join).
+    yield* device.store.retryParked
+    // Pulled pages move the bar: the last global sequence out of the server's head.
+    const transport: SyncTransport.SyncTransport = progress === undefined ? client.transport : {
+      ...client.transport,
+      pull: (id, options) =>
+        Effect.tap(client.transport.pull(id, options), (page) =>
+          progress.update(page.records.length > 0 ? page.records[page.records.length - 1]!.globalSequence : options.after, page.head))
+    }
     const engine = yield* SyncEngine.make(device.store, { retry: { baseMs: 100, maxMs: 2_000 } }).pipe(
-      Effect.provideService(SyncTransport.SyncTransport, client.transport)
+      Effect.provideService(SyncTransport.SyncTransport, transport)
     )
     let total = { pushed: 0, pulled: 0, rebased: 0, parked: 0, rejected: 0 }
     let rounds = 0
@@ -123,8 +148,14 @@ export const run = (device: Device, url: string, onRound: (round: number, report
     return { storeId, server: url, ...total, cursor, pending, rounds, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
   })
 
-/** A client of the server at `url` that logs in as this device's identity. */
-const connect = (device: Device, url: string) =>
+/**
+ * A client of the server at `url` that logs in as this device's identity
+ * (no request is made until one is needed).
+ *
+ * @since 0.1.0
+ * @category sync
+ */
+export const connect = (device: Pick<Device, "keyring">, url: string) =>
   Effect.gen(function*() {
     const crypto = yield* Crypto.Crypto
     const identity = yield* device.keyring.identity
@@ -142,6 +173,11 @@ const connect = (device: Device, url: string) =>
 const refused = (what: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliError | SyncTransport.TransportError> =>
   error instanceof SyncTransport.TransportUnavailable || error instanceof SyncTransport.AccessDenied
     ? Effect.fail(error)
+    : error._tag === "Forbidden"
+    ? Effect.fail(new CliError({
+      kind: "network", code: "AccessDenied",
+      detail: `The server refused ${what}: this user is not a member of the store (never added, or removed). Ask an admin of the store.`
+    }))
     : Effect.fail(new CliError({ kind: "network", code: error._tag, detail: `The server refused ${what} (${error._tag}).` }))
 
 /**
@@ -149,9 +185,10 @@ const refused = (what: string) => (error: { readonly _tag: string }): Effect.Eff
  * recovery phrase, which recovers the identity, recovers them too; the
  * server never holds a key that opens data):
  *
- * 1. every own blob of a version this device lacks is opened (sender: this
- *    same identity) and imported with the status the server lists —
- *    how a recovered device gets its keys;
+ * 1. every own blob of a version this device lacks is opened (its sender:
+ *    this same identity, or a peer verified by safety number — the admin
+ *    who added this user) and imported with the status the server lists —
+ *    how a recovered device, or a member that joined, gets its keys;
  * 2. every live version this device has and the server has no own blob of
  *    is sealed to the identity: a new version (`createVersion`, with that
  *    blob) or a blob for an existing one (`provisionBlob`). Once per
@@ -165,18 +202,10 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
     const self = identity.public
     const versions = yield* client.authenticated((api) => api.kek.versions({ path })).pipe(Effect.catchAll(refused("to list the KEK versions")))
     const blobs = yield* client.authenticated((api) => api.kek.myBlobs({ path })).pipe(Effect.catchAll(refused("to list your KEK blobs")))
-    const local = new Set((yield* device.keyring.kekVersions(storeId)).map((v) => v.versionId))
-    let accepted = 0
-    for (const b of blobs) {
-      const version = versions.find((v) => v.versionId === b.versionId)
-      // Only versions this user created carry blobs this user sealed (the CLI has no sharing yet).
-      if (local.has(b.versionId) || version === undefined || version.createdBy !== self.userId) continue
-      const bytes = Bytes.fromBase64Url(b.blob)
-      if (bytes === undefined) continue
-      yield* KekBlob.accept(device.keyring, { storeId, versionId: b.versionId, blob: bytes, sender: self, status: version.status })
-      local.add(b.versionId)
-      accepted++
-    }
+    const taken = yield* Sharing.acceptOwnBlobs({ client, keyring: device.keyring, storeId }, Peers.lookup(device.peers)).pipe(
+      Effect.catchTag("SharingRefused", (e) => Effect.fail(new CliError({ kind: "network", code: e._tag, detail: e.message })))
+    )
+    const accepted = taken.accepted.length
     let provisioned = 0
     const live = (yield* device.keyring.kekVersions(storeId)).filter((v) => v.status === "active" || v.status === "decrypt-only")
       .sort((a, b) => a.createdAt - b.createdAt)
@@ -196,7 +225,7 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
       }
       provisioned++
     }
-    return { accepted, provisioned }
+    return { accepted, provisioned, skipped: taken.skipped }
   })
 
 /** Puts the recovery material under its locator on this server, once. */

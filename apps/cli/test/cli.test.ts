@@ -175,7 +175,7 @@ describe("cipherlog recover", () => {
     await runJson(["append", "--store", dir("rec-a"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"Climb"}'], env)
     await runJson(["append", "--store", dir("rec-a"), "--aggregate", "Note/n1", "--type", "NoteAdded", "--data", '{"text":"from a"}'], env)
     const first = await runJson<{ keys: { provisioned: number; accepted: number } }>(["sync", "--store", dir("rec-a"), "--server", server.url], env)
-    expect(first.keys).toEqual({ accepted: 0, provisioned: 1 })
+    expect(first.keys).toEqual({ accepted: 0, provisioned: 1, skipped: [] })
     // Once per version: a re-run provisions nothing.
     const rerun = await runJson<{ keys: { provisioned: number } }>(["sync", "--store", dir("rec-a"), "--server", server.url], env)
     expect(rerun.keys.provisioned).toBe(0)

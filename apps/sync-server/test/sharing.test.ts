@@ -1,7 +1,10 @@
 /**
  * Sharing a store between users, through a real server process (SQLite) on
  * loopback: whole devices (keyring, local store on SQLite, sync engine, HTTP
- * transport) for alice, bob and carol.
+ * transport) for alice, bob and carol. The client side of sharing is
+ * `Sharing` from `@cipherlog/sync-transport-http` (verifyUser, addMember,
+ * rotate/removeMember, acceptOwnBlobs); the mutants use its test-only
+ * `RotationMutant` hook.
  *
  * - alice adds bob as a member, checks his public keys against his safety
  *   number, provisions the active KEK version to him as a KEK blob; bob
@@ -24,7 +27,7 @@ import { LocalStore } from "@cipherlog/event-store"
 import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
 import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
 import { SyncEngine, SyncTransport } from "@cipherlog/sync"
-import { HttpTransport } from "@cipherlog/sync-transport-http"
+import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient } from "@effect/platform"
 import { Effect, Either, FastCheck as fc, Layer, Option, Redacted, type Scope, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -69,15 +72,17 @@ const sid = (s: string) => s as StoreId
 const uid = (s: string) => s as UserId
 const vid = (s: string) => s as KeyId
 
-/** A user's public identity as the server reports it, accepted only if it matches the safety number compared out of band. */
+/** A user's public identity as the server reports it, accepted only if it matches the safety number compared out of band (Sharing.verifyUser). */
 const verifiedIdentity = (asker: Person, userId: string, safetyNumber: string) =>
   Effect.gen(function*() {
-    const keys = yield* asker.client.authenticated((api) => api.users.get({ path: { userId: uid(userId) } }))
-    const identity: Identity.PublicIdentity = { userId, signingPublicKey: keys.signingPublicKey, encryptionPublicKey: keys.encryptionPublicKey }
-    expect(yield* Effect.provide(Identity.fingerprint(identity), NodeCrypto.layer)).toBe(safetyNumber)
+    const { identity } = yield* Effect.provide(Sharing.verifyUser(asker.client, userId, safetyNumber), NodeCrypto.layer)
     asker.peers.set(userId, identity)
     return identity
   })
+
+/** The sharing context of a person's device in a store. */
+const ctx = (p: Person, storeId: string): Sharing.Context => ({ client: p.client, keyring: p.keyring, storeId })
+const trusted = (p: Person): Sharing.Identities => (userId) => Option.fromNullable(p.peers.get(userId))
 
 /** An admin seals a KEK version to a member (by their verified identity). */
 const blobFor = (admin: Person, storeId: string, versionId: string, recipient: Identity.PublicIdentity) =>
@@ -88,26 +93,14 @@ const blobFor = (admin: Person, storeId: string, versionId: string, recipient: I
 
 /**
  * A member fetches its own blobs, opens each with the sender's identity
- * (the version's creator, verified by safety number) and imports the
- * versions with the status the server lists.
+ * (verified by safety number) and imports the versions with the status the
+ * server lists (Sharing.acceptOwnBlobs).
  */
 const acceptBlobs = (member: Person, storeId: string, senders: ReadonlyMap<string, Identity.PublicIdentity>) =>
-  Effect.gen(function*() {
-    const blobs = yield* member.client.authenticated((api) => api.kek.myBlobs({ path: { storeId: sid(storeId) } }))
-    const versions = yield* member.client.authenticated((api) => api.kek.versions({ path: { storeId: sid(storeId) } }))
-    for (const b of blobs) {
-      const version = versions.find((v) => v.versionId === b.versionId)!
-      const sender = senders.get(version.createdBy)!
-      yield* Effect.provide(
-        KekBlob.accept(member.keyring, {
-          storeId, versionId: b.versionId, blob: Bytes.fromBase64Url(b.blob)!, sender,
-          status: version.status === "active" ? "active" : "decrypt-only"
-        }),
-        NodeCrypto.layer
-      )
-    }
-    return blobs.length
-  })
+  Effect.map(
+    Effect.provide(Sharing.acceptOwnBlobs(ctx(member, storeId), (id) => Option.fromNullable(senders.get(id))), NodeCrypto.layer),
+    (r) => r.accepted.length
+  )
 
 const append = (p: Person, aggregateId: string, title: string) =>
   p.store.append({ aggregateType: "Goal", aggregateId, events: [{ eventType: "GoalSet", payload: { title } }] })
@@ -137,16 +130,11 @@ const aliceWithStore = (baseUrl: string, storeId: string) =>
     return alice
   })
 
-/** alice adds `member` with `role` and provisions the active version to them. */
+/** alice adds `member` with `role` (verified by safety number) and provisions every version she holds (Sharing.addMember). */
 const share = (alice: Person, member: Person, storeId: string, role: "member" | "reader" = "member") =>
   Effect.gen(function*() {
-    yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(member.userId) }, payload: { role } }))
     const identity = yield* verifiedIdentity(alice, member.userId, member.safetyNumber)
-    const active = Option.getOrThrow(yield* alice.keyring.activeKek(storeId))
-    const { blob } = yield* blobFor(alice, storeId, active.versionId, identity)
-    yield* alice.client.authenticated((api) =>
-      api.kek.provisionBlob({ path: { storeId: sid(storeId) }, payload: { versionId: vid(active.versionId), userId: uid(member.userId), blob } })
-    )
+    yield* Effect.provide(Sharing.addMember(ctx(alice, storeId), { identity, role }), NodeCrypto.layer)
   })
 
 /** Every record of the store, as a member reads it from the server (a removed member's copy of "everything"). */
@@ -203,25 +191,19 @@ const removalScenario = (baseUrl: string, mutant: boolean) =>
     expect(before).toHaveLength(3)
     for (const p of [bob, carol]) expect(yield* view(p)).toEqual(before)
 
-    // The removal.
-    yield* alice.keyring.createKek(storeId, "kv2")
+    // The removal: a rotation to kv2 sealed to alice and bob only (mutant: sealed to carol too, who fetches it before her removal).
     const remaining = [alice, bob]
-    const bobIdentity = yield* verifiedIdentity(alice, bob.userId, bob.safetyNumber)
-    const carolIdentity = yield* verifiedIdentity(alice, carol.userId, carol.safetyNumber)
-    const blobs = [yield* blobFor(alice, storeId, "kv2", alice.public), yield* blobFor(alice, storeId, "kv2", bobIdentity)]
+    yield* verifiedIdentity(alice, bob.userId, bob.safetyNumber)
+    yield* verifiedIdentity(alice, carol.userId, carol.safetyNumber)
     const path = { storeId: sid(storeId) }
-    if (mutant) {
-      blobs.push(yield* blobFor(alice, storeId, "kv2", carolIdentity))
-      yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid("kv2"), reason: "rotation", blobs } }))
-      yield* acceptBlobs(carol, storeId, senders)
-      yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(carol.userId) } }))
-    } else {
-      const rotated = yield* alice.client.authenticated((api) =>
-        api.kek.rotate({ path, payload: { versionId: vid("kv2"), reason: "remove carol", removeUserIds: [uid(carol.userId)], blobs } })
-      )
-      expect(rotated.removedUserIds).toEqual([carol.userId])
-      expect(rotated.version.status).toBe("active")
-    }
+    const rotated = yield* Effect.provide(
+      Sharing.removeMember(ctx(alice, storeId), carol.userId, trusted(alice), mutant ? { sealToRemoved: true, beforeRemoval: acceptBlobs(carol, storeId, senders) } : undefined),
+      NodeCrypto.layer
+    )
+    expect(rotated.versionId).toBe("kv2")
+    expect(rotated.removedUserIds).toEqual([carol.userId])
+    expect([...rotated.provisionedTo].sort()).toEqual((mutant ? [alice, bob, carol] : [alice, bob]).map((p) => p.userId).sort())
+    expect((yield* alice.client.authenticated((api) => api.kek.activeVersion({ path }))).versionId).toBe("kv2")
     yield* acceptBlobs(bob, storeId, senders)
     expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
     // carol is out: the server answers her with 403s.
@@ -286,7 +268,6 @@ const membershipHistory = (baseUrl: string, steps: ReadonlyArray<HistoryStep>, t
     const everyone = [alice, ...others]
     for (const a of everyone) for (const b of everyone) if (a !== b) yield* verifiedIdentity(a, b.userId, b.safetyNumber)
     const senders = new Map([[alice.userId, others[0]!.peers.get(alice.userId)!]]) // alice as her members verified her
-    const path = { storeId: sid(storeId) }
     /** Membership intervals [from, until) in steps, per user (alice: always). */
     const intervals = new Map<string, Array<[number, number]>>(others.map((p) => [p.userId, []]))
     const isMember = (p: Person) => p === alice || intervals.get(p.userId)!.some(([, until]) => until === Infinity)
@@ -298,30 +279,22 @@ const membershipHistory = (baseUrl: string, steps: ReadonlyArray<HistoryStep>, t
       if (step.op === "add") {
         const p = others[step.user]!
         if (isMember(p)) continue
-        yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(p.userId) }, payload: { role: "member" } }))
-        for (const v of yield* alice.keyring.kekVersions(storeId)) {
-          const { blob } = yield* blobFor(alice, storeId, v.versionId, alice.peers.get(p.userId)!)
-          yield* alice.client.authenticated((api) => api.kek.provisionBlob({ path, payload: { versionId: vid(v.versionId), userId: uid(p.userId), blob } }))
-        }
+        const added = yield* Effect.provide(Sharing.addMember(ctx(alice, storeId), { identity: alice.peers.get(p.userId)!, role: "member" }), NodeCrypto.layer)
+        expect([...added.provisioned].sort()).toEqual((yield* alice.keyring.kekVersions(storeId)).map((v) => v.versionId).sort())
         intervals.get(p.userId)!.push([at, Infinity])
       } else if (step.op === "remove") {
         const p = others[step.user]!
         if (!isMember(p)) continue
         active = `kv${versionCreatedAt.size + 1}`
         versionCreatedAt.set(active, at)
-        yield* alice.keyring.createKek(storeId, active)
-        const stay = everyone.filter((q) => q !== p && isMember(q))
-        const blobs = yield* Effect.forEach(stay, (q) => blobFor(alice, storeId, active, q === alice ? alice.public : alice.peers.get(q.userId)!))
-        if (mutant) {
-          blobs.push(yield* blobFor(alice, storeId, active, alice.peers.get(p.userId)!))
-          yield* alice.client.authenticated((api) => api.kek.createVersion({ path, payload: { versionId: vid(active), reason: "rotation", blobs } }))
-          yield* acceptBlobs(p, storeId, senders)
-          yield* alice.client.authenticated((api) => api.stores.removeMember({ path: { storeId: sid(storeId), userId: uid(p.userId) } }))
-        } else {
-          yield* alice.client.authenticated((api) =>
-            api.kek.rotate({ path, payload: { versionId: vid(active), reason: "removal", removeUserIds: [uid(p.userId)], blobs } })
-          )
-        }
+        yield* Effect.provide(
+          Sharing.rotate(
+            ctx(alice, storeId),
+            { remove: [p.userId], identities: trusted(alice), versionId: active, reason: "removal" },
+            mutant ? { sealToRemoved: true, beforeRemoval: acceptBlobs(p, storeId, senders) } : undefined
+          ),
+          NodeCrypto.layer
+        )
         const open = intervals.get(p.userId)!.find(([, until]) => until === Infinity)!
         open[1] = at
       } else {

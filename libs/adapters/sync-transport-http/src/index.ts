@@ -6,3 +6,10 @@
 
 /** @since 0.1.0 */
 export * as HttpTransport from "./HttpTransport.js"
+
+/**
+ * Sharing a store: members, KEK rotation, KEK blobs (client side).
+ *
+ * @since 0.1.0
+ */
+export * as Sharing from "./Sharing.js"
