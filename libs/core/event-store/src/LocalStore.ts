@@ -506,7 +506,6 @@ export const make = (input: {
         const rejected: Array<RecordIntegrityError> = []
         const rotations: Array<RotationSeen> = []
         let parked = 0
-        let keysArrived = 0
         // System records first (devices, then keys), so the data records after them can be read.
         const ordered = [...records].sort((a, b) => rank(a) - rank(b) || a.position - b.position)
         const byDevice = new Map<string, Array<StoredRecord>>()
@@ -554,11 +553,22 @@ export const make = (input: {
             }
           }
         }
-        // Verified: open them — key and device records first (they bring the keys), then the data.
-        verified.sort((a, b) => rank(a) - rank(b) || a.position - b.position)
+        const opened = yield* openVerified(verified)
+        return { rejected: [...rejected, ...opened.rejected], parked: parked + opened.parked, keysArrived: opened.keysArrived, rotations }
+      })
+
+    /**
+     * Opens records whose author and hash chain are verified: key and device records first (they
+     * bring the keys), then the data; a missing key parks the record (`key <ref>`), a failure rejects it.
+     */
+    const openVerified = (records: ReadonlyArray<StoredRecord>) =>
+      Effect.gen(function*() {
+        const verified = [...records].sort((a, b) => rank(a) - rank(b) || a.position - b.position)
+        const rejected: Array<RecordIntegrityError> = []
+        let parked = 0
         const systemCount = verified.filter((r) => rank(r) < 2).length
         const systemItems = yield* decrypt(verified.slice(0, systemCount))
-        keysArrived += yield* processSystem(systemItems)
+        const keysArrived = yield* processSystem(systemItems)
         const items = [...systemItems, ...(yield* decrypt(verified.slice(systemCount)))]
         for (const [i, item] of items.entries()) {
           const eventId = verified[i]!.header.eventId
@@ -568,18 +578,43 @@ export const make = (input: {
           } else if (item._tag === "Rejected") rejected.push(item.error)
           else yield* es.setStatus(storeId, eventId, "ok")
         }
-        return { rejected, parked, keysArrived, rotations }
+        return { rejected, parked, keysArrived }
       })
 
     const rank = (r: StoredRecord) => (r.header.aggregateType === system.device ? 0 : r.header.aggregateType === system.dek ? 1 : 2)
 
+    const load = (ids: ReadonlyArray<{ readonly eventId: string }>) =>
+      Effect.map(Effect.forEach(ids, ({ eventId }) => es.byEventId(storeId, eventId)), (found) => found.flatMap(Option.toArray))
+
+    /**
+     * Retries parked records. Those parked for a key (`key <ref>`) had their author and hash chain
+     * verified when they arrived (the chain head has moved past them), so they are opened directly
+     * — unless their device was revoked since; the others (author unknown, signature awaited) go
+     * through verification again. Keys brought by released key records may open more: another
+     * round then, as long as keys arrive.
+     */
     const retryParked = Effect.gen(function*() {
-      const parkedIds = yield* es.withStatus(storeId, "parked")
-      if (parkedIds.length === 0) return { released: 0, stillParked: 0 }
-      const records = yield* Effect.forEach(parkedIds, ({ eventId }) => es.byEventId(storeId, eventId))
-      const result = yield* process(records.flatMap(Option.toArray))
+      const before = (yield* es.withStatus(storeId, "parked")).length
+      let keysArrived = 0
+      for (let round = 0; round < before; round++) {
+        const parkedNow = yield* es.withStatus(storeId, "parked")
+        if (parkedNow.length === 0) break
+        const isForKey = (p: { readonly reason: string | null }) => p.reason !== null && p.reason.startsWith("key ")
+        const forKey = yield* load(parkedNow.filter(isForKey))
+        const cut: Array<StoredRecord> = []
+        for (const r of forKey) {
+          yield* knownDevice(r.header.author.deviceId) // learns the device's revocation, if any, in a new session
+          if (isRevoked(r.header.author.deviceId, r.header.chain.seq)) cut.push(r)
+        }
+        for (const r of cut) yield* es.setStatus(storeId, r.header.eventId, "rejected", "author")
+        const opened = yield* openVerified(forKey.filter((r) => !cut.includes(r)))
+        const processed = yield* process(yield* load(parkedNow.filter((p) => !isForKey(p))))
+        const arrived = opened.keysArrived + processed.keysArrived
+        keysArrived += arrived
+        if (arrived === 0) break
+      }
       const still = (yield* es.withStatus(storeId, "parked")).length
-      return { released: parkedIds.length - still, stillParked: still, keysArrived: result.keysArrived }
+      return { released: before - still, stillParked: still, keysArrived }
     })
 
     /** Seals and appends envelopes of this device (must hold the writer semaphore). */

@@ -193,6 +193,30 @@ describe("LocalStore", () => {
       expect(events(yield* readAll(carol, { verify: true }))).toEqual([])
     })))
 
+  it.effect("records parked for a key after their author and chain were verified open once the key arrives (retryParked), grants first", () =>
+    withLayers(Effect.gen(function*() {
+      const a = yield* firstDevice()
+      const srv = server()
+      yield* appendGoal(a, "g1", "under kv1")
+      yield* srv.push(a)
+      const b = yield* secondDevice(a) // holds kv1 only
+      yield* a.keyring.createKek(storeId, "kv2")
+      yield* appendGoal(a, "g1", "under kv2")
+      yield* appendGoal(a, "g2", "new aggregate under kv2")
+      yield* srv.push(a)
+      const report = yield* srv.pull(b)
+      expect(report.parked).toBeGreaterThanOrEqual(3) // the grants sealed under kv2, and the two events
+      expect(events(yield* readAll(b, { verify: true })).map((e) => e.payload)).toEqual([{ title: "under kv1" }])
+      expect((yield* b.store.retryParked).released).toBe(0) // still no key: nothing changes
+      yield* copyKeks(a, b.keyring) // kv2 arrives (as from a KEK blob)
+      const retried = yield* b.store.retryParked
+      expect([retried.released, retried.stillParked]).toEqual([report.parked, 0])
+      expect(events(yield* readAll(b, { verify: true })).map((e) => e.payload)).toEqual([
+        { title: "under kv1" }, { title: "under kv2" }, { title: "new aggregate under kv2" }
+      ])
+      expect((yield* b.store.keyState).locked).toBe(false)
+    })))
+
   it.effect("a store without keys opens locked: it lists what it holds and which keys are missing, and decrypts nothing", () =>
     withLayers(Effect.gen(function*() {
       const a = yield* firstDevice()
