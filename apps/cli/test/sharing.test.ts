@@ -178,11 +178,11 @@ describe("sharing a store between two users", () => {
     expect(out.stderr).toMatch(/not a member|refused/)
     const bobAfter = await runJson<ReadOut>(["read", "--store", b], env)
     expect(lines(bobAfter).filter((l) => l.includes("after removal"))).toEqual([])
-    // No blob of kv3 exists for bob: nothing he holds or could fetch opens what is written under it.
+    // No blob of kv3 exists for bob (and his older blobs went with his membership): nothing he could fetch opens what is written under it.
     const db = new Database(join(server.dataDir, "cipherlog.db"), { readonly: true })
     try {
       const blobs = db.prepare("SELECT version_id AS v FROM kek_blobs WHERE store_id = ? AND user_id = ? ORDER BY version_id").all(alice.storeId, bob.userId) as ReadonlyArray<{ v: string }>
-      expect(blobs.map((x) => x.v)).toEqual(["kv1", "kv2"])
+      expect(blobs.map((x) => x.v)).toEqual([])
     } finally {
       db.close()
     }

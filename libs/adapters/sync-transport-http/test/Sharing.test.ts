@@ -137,11 +137,11 @@ describe("Sharing", () => {
       const later = yield* Sharing.acceptOwnBlobs(ctx(bob, storeId), only(aliceId))
       expect(later.accepted.map((a) => a.versionId)).toEqual(["kv2"])
       expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
-      // carol is out: the server refuses her, and no blob of kv2 exists for her.
+      // carol is out: the server refuses her, no blob of kv2 exists for her, and her kv1 blob went with her membership.
       const out = yield* Effect.flip(Sharing.acceptOwnBlobs(ctx(carol, storeId), only(aliceId)))
       expect(out).toBeInstanceOf(SyncTransport.AccessDenied)
       const carolsBlobs = yield* alice.client.authenticated((api) => api.kek.userBlobs({ path: { storeId: storeId as StoreId, userId: carol.userId as UserId } }))
-      expect(carolsBlobs.map((b) => b.versionId)).toEqual(["kv1"])
+      expect(carolsBlobs.map((b) => b.versionId)).toEqual([])
 
       // A rotation without removal reaches every member; the new version id follows.
       const plain = yield* Sharing.rotate(ctx(alice, storeId), { identities: only(bobId) })
