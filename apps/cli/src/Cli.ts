@@ -244,6 +244,19 @@ const sync = Command.make(
             : `keys: the KEK blob of version ${k.versionId} from ${k.sender || "an unknown sender"} was refused (${k.reason}); ask an admin to provision it again.`
         )
       }
+      for (const s of report.signals) {
+        if (s._tag === "IdentityRotated") {
+          yield* Output.notice(
+            s.own
+              ? `security: your identity was rotated (${s.kind}) by device ${s.deviceId}. If you did not do this, another device holds your keys: ` +
+                "revoke it (`cipherlog devices revoke`) and rotate the store's keys. Its records stay parked on this device."
+              : `security: user ${s.userId} rotated their identity (${s.kind}), seen on device ${s.deviceId}; the new keys verify from the identity you trusted.` +
+                (s.kind === "emergency" ? " An emergency rotation means their old keys were compromised." : "")
+          )
+        } else if (s._tag === "DuplicateMismatch") {
+          yield* Output.notice(`security: the server holds event ${s.eventId} with other bytes than this device (seen on ${s.seenOn}); history was altered on the server or by another device.`)
+        }
+      }
       for (const r of report.rejectedRecords) {
         yield* Output.notice(
           `integrity: record ${r.aggregateType}/${r.aggregateId} v${r.version} (event ${r.eventId}) failed its ${r.reason ?? "integrity"} check and was not applied; ` +
@@ -512,29 +525,57 @@ const devicesList = Command.make("list", { store, json, passphraseStdin }, (o) =
   Effect.gen(function*() {
     const device = yield* openDevice(o.store, o.passphraseStdin)
     const items = Array.from(yield* Stream.runCollect(device.store.readAll({ includeSystem: true })))
-    const enrolled = new Map<string, { deviceId: string; userId: string; enrolledAt: number | null; current: boolean; synced: boolean }>()
-    enrolled.set(device.config.deviceId, { deviceId: device.config.deviceId, userId: device.config.userId, enrolledAt: null, current: true, synced: false })
+    type Listed = { deviceId: string; userId: string; enrolledAt: number | null; current: boolean; synced: boolean; revokedAt: number | null }
+    const enrolled = new Map<string, Listed>()
+    enrolled.set(device.config.deviceId, { deviceId: device.config.deviceId, userId: device.config.userId, enrolledAt: null, current: true, synced: false, revokedAt: null })
+    const revoked = new Map<string, number>()
     for (const i of items) {
       if (i._tag !== "Event" || i.event.aggregateType !== "cipherlog.device") continue
-      const issuedAt = field(field(i.event.payload, "certificate"), "issuedAt")
       const userId = i.event.author.userId
       if (userId !== device.config.userId) continue
       const deviceId = i.event.aggregateId
+      if (i.event.eventType === "DeviceRevoked") {
+        const at = field(field(i.event.payload, "revocation"), "revokedAt")
+        revoked.set(deviceId, typeof at === "number" ? at : i.event.createdAt)
+        continue
+      }
+      const issuedAt = field(field(i.event.payload, "certificate"), "issuedAt")
       enrolled.set(deviceId, {
         deviceId, userId, enrolledAt: typeof issuedAt === "number" ? issuedAt : i.event.createdAt,
-        current: deviceId === device.config.deviceId, synced: i.event.globalSequence !== null
+        current: deviceId === device.config.deviceId, synced: i.event.globalSequence !== null, revokedAt: null
       })
+    }
+    for (const [deviceId, at] of revoked) {
+      const d = enrolled.get(deviceId)
+      if (d !== undefined) enrolled.set(deviceId, { ...d, revokedAt: at })
     }
     const value = { userId: device.config.userId, devices: [...enrolled.values()] }
     yield* Output.result(o.json, value, (v) =>
       Output.table(["device", "enrolled", "synced", ""], v.devices.map((d) => [
-        d.deviceId, d.enrolledAt === null ? "not yet (no write)" : new Date(d.enrolledAt).toISOString(), d.synced ? "yes" : "no", d.current ? "this device" : ""
+        d.deviceId, d.enrolledAt === null ? "not yet (no write)" : new Date(d.enrolledAt).toISOString(), d.synced ? "yes" : "no",
+        [d.current ? "this device" : "", d.revokedAt === null ? "" : `revoked ${new Date(d.revokedAt).toISOString()}`].filter((x) => x !== "").join(", ")
       ])) + "\nAdd a device with `cipherlog recover` (recovery phrase + server) or `cipherlog restore --keys` (key backup).")
   })).pipe(Command.withDescription("This user's devices, from the enrollment records in the log (add one with `recover` or `restore`)."))
 
+const devicesRevoke = Command.make("revoke", {
+  store,
+  json,
+  passphraseStdin,
+  deviceId: Args.text({ name: "DEVICE_ID" }).pipe(Args.withDescription("The device to revoke (see `cipherlog devices list`)."))
+}, (o) =>
+  Effect.gen(function*() {
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const { lastSeq } = yield* device.store.revokeDevice(o.deviceId)
+    const value = { storeId: device.config.storeId, deviceId: o.deviceId, lastSeq }
+    yield* Output.result(o.json, value, (v) =>
+      `Revoked device ${v.deviceId}: its records after the ${v.lastSeq} this device had accepted are rejected by every device that syncs ` +
+      "the revocation. Run `cipherlog sync` to send it. It does not take keys away: a device that is still unlocked keeps opening what " +
+      "the user's identity and KEK versions open (see docs/architecture.md, \"Revoking a device\").")
+  })).pipe(Command.withDescription("Revoke one of this user's other devices: its later records are rejected everywhere (keys are not taken away)."))
+
 const devices = Command.make("devices").pipe(
-  Command.withSubcommands([devicesList]),
-  Command.withDescription("This user's devices (list; add one with `recover` or `restore --keys`).")
+  Command.withSubcommands([devicesList, devicesRevoke]),
+  Command.withDescription("This user's devices (list, revoke; add one with `recover` or `restore --keys`).")
 )
 
 // backup / restore ------------------------------------------------------------------

@@ -14,7 +14,7 @@
 import { Crypto } from "@cipherlog/crypto"
 import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { KekBlob } from "@cipherlog/keys"
-import { SyncEngine, SyncTransport } from "@cipherlog/sync"
+import { type Signals, SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models, SyncApi } from "@cipherlog/sync-api"
 import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
@@ -79,6 +79,8 @@ export interface Report {
     readonly provisioned: number
     readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: string }>
   }
+  /** Compromise signals met this run (rejected records, duplicate event ids with other bytes, identity rotations seen). */
+  readonly signals: ReadonlyArray<Signals.SecuritySignal>
   /** Every record of the store that failed its checks here (now or before), by coordinates. */
   readonly rejectedRecords: ReadonlyArray<{
     readonly eventId: string
@@ -124,10 +126,12 @@ export const run = (
     )
     let total = { pushed: 0, pulled: 0, rebased: 0, parked: 0, rejected: 0 }
     let rounds = 0
+    const signals: Array<Signals.SecuritySignal> = []
     let last: SyncEngine.SyncReport | undefined
     while (rounds < MAX_ROUNDS && (last === undefined || !SyncEngine.isSettled(last))) {
       last = yield* engine.syncOnce
       rounds++
+      signals.push(...last.signals)
       yield* onRound(rounds, last)
       total = {
         pushed: total.pushed + last.pushed,
@@ -145,7 +149,7 @@ export const run = (
           onNone: () => [],
           onSome: ({ header: h }) => [{ eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, reason }]
         })))
-    return { storeId, server: url, ...total, cursor, pending, rounds, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
+    return { storeId, server: url, ...total, cursor, pending, rounds, signals, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
   })
 
 /**

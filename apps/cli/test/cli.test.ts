@@ -382,6 +382,39 @@ describe("backup and restore", () => {
   }, 120_000)
 })
 
+describe("cipherlog devices", () => {
+  it("revoke: the revoked device's later records are rejected on the others; list shows it revoked; self and unknown ids are 2", async () => {
+    const a = await runJson<Init>(["init", "--store", dir("r1")], env)
+    await runJson(["append", "--store", dir("r1"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"first"}'], env)
+    await runJson(["backup", "keys", "--store", dir("r1"), "--out", dir("r1.keys")], backupEnv)
+    const b = await runJson<{ deviceId: string }>(["restore", "--keys", dir("r1.keys"), "--store", dir("r2")], backupEnv)
+    await runJson(["append", "--store", dir("r2"), "--aggregate", "Goal/g2", "--type", "GoalSet", "--data", '{"title":"from the lost phone"}'], env)
+    for (const d of ["r1", "r2", "r1"]) await runJson(["sync", "--store", dir(d), "--server", server.url], env)
+    type Listed = { devices: ReadonlyArray<{ deviceId: string; revokedAt: number | null; current: boolean }> }
+    const before = await runJson<Listed>(["devices", "list", "--store", dir("r1")], env)
+    expect(before.devices.map((d) => [d.deviceId, d.revokedAt, d.current]).sort()).toEqual([[a.deviceId, null, true], [b.deviceId, null, false]].sort())
+
+    expect((await run(["devices", "revoke", a.deviceId, "--store", dir("r1"), "--json"], { env })).code).toBe(2)
+    const unknown = await run(["devices", "revoke", "d-nope", "--store", dir("r1"), "--json"], { env })
+    expect([unknown.code, unknown.stdout]).toEqual([2, ""])
+    const revoked = await runJson<{ deviceId: string; lastSeq: number }>(["devices", "revoke", b.deviceId, "--store", dir("r1")], env)
+    expect(revoked.deviceId).toBe(b.deviceId)
+    expect(revoked.lastSeq).toBeGreaterThan(0)
+    await runJson(["sync", "--store", dir("r1"), "--server", server.url], env)
+
+    // The revoked device keeps writing (it still holds keys) and the server takes it; the other device rejects it.
+    await runJson(["append", "--store", dir("r2"), "--aggregate", "Goal/g3", "--type", "GoalSet", "--data", '{"title":"after the revocation"}'], env)
+    await runJson(["sync", "--store", dir("r2"), "--server", server.url], env)
+    const synced = await runJson<{ rejectedRecords: ReadonlyArray<{ aggregateId: string; reason: string | null }> }>(["sync", "--store", dir("r1"), "--server", server.url], env)
+    expect(synced.rejectedRecords.filter((r) => r.aggregateId === "g3").map((r) => r.reason)).toEqual(["author"])
+    const log = await runJson<ReadOut>(["read", "--store", dir("r1")], env)
+    expect(log.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"first"}', '{"title":"from the lost phone"}'])
+    expect(log.rejected.length).toBeGreaterThan(0)
+    const after = await runJson<Listed>(["devices", "list", "--store", dir("r1")], env)
+    expect(after.devices.find((d) => d.deviceId === b.deviceId)?.revokedAt).toEqual(expect.any(Number))
+  }, 300_000)
+})
+
 describe("integrity", () => {
   it("a record tampered with on the server: sync and read name it, the rest stays readable", async () => {
     const a = await runJson<Init>(["init", "--store", dir("ta")], env)

@@ -209,7 +209,7 @@ describe("sharing a store between two users", () => {
     // devices list: alice's one device.
     const devices = await runJson<{ userId: string; devices: ReadonlyArray<{ deviceId: string; current: boolean; synced: boolean }> }>(["devices", "list", "--store", a], env)
     expect(devices.userId).toBe(alice.userId)
-    expect(devices.devices).toEqual([{ deviceId: alice.deviceId, userId: alice.userId, enrolledAt: expect.any(Number), current: true, synced: true }])
+    expect(devices.devices).toEqual([{ deviceId: alice.deviceId, userId: alice.userId, enrolledAt: expect.any(Number), current: true, synced: true, revokedAt: null }])
   }, 600_000)
 })
 

@@ -19,6 +19,8 @@
  *   caught by the same check.
  * - INV-015/INV-009 over random membership histories (additions, removals
  *   by rotation, re-additions, writes) of four users, with the same mutant.
+ * - Three users and four devices (alice's laptop and phone, bob, carol):
+ *   share, rotate, remove, re-add, and revoke alice's phone.
  */
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
@@ -67,6 +69,40 @@ const person = (baseUrl: string, storeId: string, userId: string) =>
     return { userId, keyring, store, engine, client, public: identity.public, safetyNumber, peers }
   })
 type Person = Effect.Effect.Success<ReturnType<typeof person>>
+
+/**
+ * Another device of the same user (`name`): the identity copied from the
+ * first device (as a key backup or the recovery phrase would bring it), its
+ * own vault, device key, local store, engine and HTTP client; it trusts the
+ * same peers. KEK versions come from the user's own blobs on the server.
+ */
+const deviceOf = (first: Person, baseUrl: string, storeId: string, name: string) =>
+  Effect.gen(function*() {
+    const secrets = Option.getOrThrow(yield* Keyring.readEntry(first.keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+    const vault = yield* Effect.provide(
+      Vault.create(Redacted.make(`${first.userId} ${name} passphrase`), { policy: Vault.insecureTestPolicy }),
+      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
+    )
+    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId: first.userId, deviceId: `${first.userId}-${name}`, identity: secrets }), NodeCrypto.layer)
+    const events = yield* SqliteNodeEventStore.make(":memory:")
+    const store = yield* Effect.provide(LocalStore.make({
+      storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(first.peers.get(id)))
+    }), NodeCrypto.layer)
+    const identity = yield* keyring.identity
+    const client = yield* HttpTransport.make({
+      baseUrl,
+      credentials: {
+        userId: first.userId,
+        signingPublicKey: identity.public.signingPublicKey,
+        encryptionPublicKey: identity.public.encryptionPublicKey,
+        sign: (message) => crypto.ed25519.sign(identity.signing, message)
+      }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 } }).pipe(
+      Effect.provideService(SyncTransport.SyncTransport, client.transport)
+    )
+    return { ...first, keyring, store, engine, client } satisfies Person
+  })
 
 const sid = (s: string) => s as StoreId
 const uid = (s: string) => s as UserId
@@ -479,4 +515,75 @@ describe("sharing a store through a SQLite server process", () => {
     const broken = await scoped(membershipHistory(server.url, steps, `m${Date.now().toString(36)}`, true))
     expect(broken.violations).toEqual([expect.stringMatching(/^bob reads e0 \(kv2\)$/), expect.stringMatching(/^bob reads e1 \(kv2\)$/)])
   }, 60_000)
+
+  it("three users, four devices: share, rotate, remove, re-add, revoke a device — every device reads exactly what it should", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `team-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const phone = yield* deviceOf(alice, server.url, storeId, "phone")
+      const bob = yield* person(server.url, storeId, `bob-${storeId}`)
+      const carol = yield* person(server.url, storeId, `carol-${storeId}`)
+      // Everyone verifies everyone's safety number (alice's phone shares her laptop's trust).
+      for (const [asker, other] of [[alice, bob], [alice, carol], [bob, alice], [bob, carol], [carol, alice], [carol, bob]] as const) {
+        yield* verifiedIdentity(asker, other.userId, other.safetyNumber)
+      }
+      const fromAlice = new Map([[alice.userId, alice.public]])
+      yield* share(alice, bob, storeId)
+      yield* share(alice, carol, storeId)
+      for (const d of [phone, bob, carol]) yield* acceptBlobs(d, storeId, fromAlice)
+      const devices = [alice, phone, bob, carol]
+      const syncAll = (ds: ReadonlyArray<Person>) => Effect.forEach([1, 2], () => Effect.forEach(ds, (d) => d.engine.syncOnce), { discard: true })
+      const titles = (d: Person) => Effect.map(view(d), (lines) => lines.map((l) => (l.includes(":{") ? (JSON.parse(l.slice(l.indexOf(":") + 1)) as { title: string }).title : l.split(":")[0]!)).sort())
+
+      // 1. Everyone writes; all four devices read the same four events.
+      yield* append(alice, "a", "laptop 1")
+      yield* append(phone, "p", "phone 1")
+      yield* append(bob, "b", "bob 1")
+      yield* append(carol, "c", "carol 1")
+      yield* syncAll(devices)
+      const first = ["bob 1", "carol 1", "laptop 1", "phone 1"]
+      for (const d of devices) expect(yield* titles(d)).toEqual(first)
+
+      // 2. A rotation without removal: everyone takes the new version; old and new writes stay readable.
+      yield* Effect.provide(Sharing.rotate(ctx(alice, storeId), { identities: trusted(alice), reason: "scheduled" }), NodeCrypto.layer)
+      for (const d of [phone, bob, carol]) yield* acceptBlobs(d, storeId, fromAlice)
+      yield* append(bob, "b", "bob 2")
+      yield* syncAll(devices)
+      for (const d of devices) expect(yield* titles(d)).toEqual([...first, "bob 2"].sort())
+
+      // 3. carol is removed (a rotation); the others write; carol, with everything she holds and the whole log, reads nothing new.
+      yield* Effect.provide(Sharing.removeMember(ctx(alice, storeId), carol.userId, trusted(alice)), NodeCrypto.layer)
+      for (const d of [phone, bob]) yield* acceptBlobs(d, storeId, fromAlice)
+      yield* append(alice, "a", "laptop 2")
+      yield* append(phone, "p", "phone 2")
+      yield* append(bob, "c", "bob on carol's goal")
+      yield* syncAll([alice, phone, bob])
+      const whileOut = ["laptop 2", "phone 2", "bob on carol's goal"]
+      for (const d of [alice, phone, bob]) expect(yield* titles(d)).toEqual([...first, "bob 2", ...whileOut].sort())
+      expect(yield* failureTag(carol.client.transport.pull(storeId, { after: 0, limit: 10 }))).toBe("AccessDenied")
+      const leaked = yield* wholeLog(alice, storeId)
+      yield* carol.store.ingest(leaked.filter((r) => r.globalSequence > 0))
+      yield* carol.store.retryParked
+      const carolWhileOut = yield* titles(carol)
+      expect(carolWhileOut.filter((t) => whileOut.includes(t))).toEqual([])
+      expect(carolWhileOut.filter((t) => t === "Locked").length).toBeGreaterThanOrEqual(whileOut.length)
+
+      // 4. carol is added again: she is given every live version (as any new member) and reads the whole history.
+      yield* share(alice, carol, storeId)
+      yield* acceptBlobs(carol, storeId, fromAlice)
+      yield* carol.store.retryParked
+      yield* append(carol, "c", "carol back")
+      yield* syncAll(devices)
+      const all = [...first, "bob 2", ...whileOut, "carol back"].sort()
+      for (const d of devices) expect(yield* titles(d)).toEqual(all)
+
+      // 5. alice's phone is lost: her laptop revokes it; what the phone writes afterwards is rejected on every other device.
+      yield* alice.store.revokeDevice(phone.keyring.deviceId)
+      yield* syncAll([alice])
+      yield* append(phone, "p", "written by whoever has the phone")
+      yield* phone.engine.syncOnce
+      yield* syncAll([alice, bob, carol])
+      for (const d of [alice, bob, carol]) expect(yield* titles(d)).toEqual([...all, "Rejected"].sort())
+    }))
+  }, 120_000)
 })
