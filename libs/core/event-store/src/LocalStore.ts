@@ -294,8 +294,27 @@ export const make = (input: {
         return kekIds.has(ref.id) && ref.epoch === 0
       })
 
+    /**
+     * Key handles found, by key label. The keyring keeps one handle per key for its session anyway; this
+     * only spares the lookup (a chain of effects per key group of every page). A handle destroyed since
+     * (the keyring closed, a KEK destroyed) is looked up again; a key not found is never remembered.
+     */
+    const handles = new Map<string, SymmetricKey>()
+
     /** The key a record names: a KEK version (system records) or a DEK epoch. */
     const resolveKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
+      Effect.suspend(() => {
+        const label = keyRefLabel(ref)
+        const cached = handles.get(label)
+        if (cached !== undefined && !cached.destroyed) return Effect.succeed(Option.some(cached))
+        return Effect.tap(lookUpKey(ref), (found) =>
+          Effect.sync(() => {
+            if (Option.isSome(found)) handles.set(label, found.value)
+            else handles.delete(label)
+          }))
+      })
+
+    const lookUpKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
       Effect.gen(function*() {
         if (Option.isNone(input.keyring)) return Option.none()
         const keyring = input.keyring.value
