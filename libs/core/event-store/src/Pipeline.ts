@@ -115,7 +115,12 @@ export const seal = (input: {
     // 2. Encrypt, one batch per key.
     const sealed = new Array<{ nonce: Uint8Array; ciphertext: Uint8Array }>(prepared.length)
     const groups = new Map<SymmetricKey, Array<number>>()
-    prepared.forEach((p, i) => groups.set(p.resolved.key, [...(groups.get(p.resolved.key) ?? []), i]))
+    for (let i = 0; i < prepared.length; i++) {
+      const key = prepared[i]!.resolved.key
+      const group = groups.get(key)
+      if (group === undefined) groups.set(key, [i])
+      else group.push(i)
+    }
     for (const [key, indices] of groups) {
       const out = yield* crypto.sealMany(key, indices.map((i) => ({ plaintext: prepared[i]!.plaintext, aad: prepared[i]!.aad })))
       indices.forEach((i, j) => {
@@ -126,9 +131,10 @@ export const seal = (input: {
     // A head at sequence 0 means "no record yet" (a chain reset by a rebase).
     let prev = Option.getOrUndefined(Option.map(Option.filter(input.chain, (h) => h.seq > 0), (h) => h.digest))
     const records: Array<SealedRecord> = []
+    const scratch = Aad.chainScratch()
     for (const [i, p] of prepared.entries()) {
       const s = sealed[i]!
-      const digest = yield* crypto.sha256(Aad.chainInput(p.aad, prev, s.nonce, s.ciphertext))
+      const digest = yield* crypto.sha256(Aad.chainInput(p.aad, prev, s.nonce, s.ciphertext, scratch))
       const record = {
         v: 1 as const,
         ...p.fields,
@@ -201,12 +207,13 @@ export const verifyChain = (input: {
     let seq = Option.match(head, { onNone: () => 0, onSome: (h) => h.seq })
     let verified = 0
     const digests: Array<Uint8Array> = []
+    const scratch = Aad.chainScratch()
     for (const [i, r] of input.records.entries()) {
       const link = r.header.chain
       const linked = link.seq === seq + 1 &&
         (prevDigest === undefined ? link.prev === undefined : link.prev !== undefined && Bytes.equalsPublic(link.prev, prevDigest))
       if (!linked) return { verified, head, broken: Option.some({ index: i, reason: "chain" as const }), digests }
-      const digest = yield* crypto.sha256(Aad.chainInput(r.aad ?? Aad.encode(r.header), link.prev, r.nonce, r.ciphertext))
+      const digest = yield* crypto.sha256(Aad.chainInput(r.aad ?? Aad.encode(r.header), link.prev, r.nonce, r.ciphertext, scratch))
       digests.push(digest)
       if (r.signature !== undefined) {
         const ok = yield* crypto.ed25519.verify(input.publicKey, Aad.signatureInput(digest), r.signature)
