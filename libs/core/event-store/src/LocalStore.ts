@@ -192,9 +192,23 @@ const decodeDeviceEnrolled = Schema.decodeUnknownEither(DeviceEnrolled)
 const GrantJson = Schema.encodeSync(KeyringModule.DekGrantBody)
 const decodeGrant = Schema.decodeUnknownEither(KeyringModule.DekGrantBody)
 
-const isAggregateType = Schema.is(AggregateType)
-const isAggregateId = Schema.is(AggregateId)
-const isEventType = Schema.is(EventType)
+/**
+ * A string check that remembers the strings it accepted (a few thousand at most): names repeat from
+ * command to command, and the schema check is a pure function of the string.
+ */
+const remembering = (is: (u: unknown) => boolean) => {
+  const accepted = new Set<string>()
+  return (s: string): boolean => {
+    if (accepted.has(s)) return true
+    if (!is(s)) return false
+    if (accepted.size >= 4096) accepted.clear()
+    accepted.add(s)
+    return true
+  }
+}
+const isAggregateType = remembering(Schema.is(AggregateType))
+const isAggregateId = remembering(Schema.is(AggregateId))
+const isEventType = remembering(Schema.is(EventType))
 const isEventMeta = Schema.is(Envelope.EventMeta)
 
 const isSystemType = (aggregateType: string) => aggregateType === system.dek || aggregateType === system.device
