@@ -43,6 +43,16 @@ export const executor = (db: Database.Database): SqliteExecutor.SqliteExecutor =
     }
     return stmt
   }
+  // Statements in raw mode (rows as arrays), kept apart from the named-row ones.
+  const rawStatements = new Map<string, Database.Statement>()
+  const prepareRaw = (sql: string) => {
+    let stmt = rawStatements.get(sql)
+    if (!stmt) {
+      stmt = db.prepare(sql).raw(true)
+      rawStatements.set(sql, stmt)
+    }
+    return stmt
+  }
   const guard = <A>(f: () => A): A => {
     try {
       return f()
@@ -58,6 +68,8 @@ export const executor = (db: Database.Database): SqliteExecutor.SqliteExecutor =
         return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) }
       }),
     all: (sql, params = []) => guard(() => prepare(sql).all(...(params as Array<unknown>)) as ReadonlyArray<SqliteExecutor.Row>),
+    values: (sql, params = []) =>
+      guard(() => prepareRaw(sql).all(...(params as Array<unknown>)) as ReadonlyArray<ReadonlyArray<SqliteExecutor.SqlValue>>),
     transaction: (f) => {
       try {
         return db.transaction(f).immediate()

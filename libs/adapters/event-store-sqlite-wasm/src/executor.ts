@@ -63,6 +63,18 @@ export const executor = (sqlite3: Sqlite3Static, db: Database): SqliteExecutor.S
         }
         return rows
       }),
+    values: (sql, params = []) =>
+      guard(() => {
+        const stmt = prepare(sql)
+        bind(stmt, params)
+        const rows: Array<ReadonlyArray<SqliteExecutor.SqlValue>> = []
+        try {
+          while (stmt.step()) rows.push(stmt.get([]) as Array<SqliteExecutor.SqlValue>)
+        } finally {
+          stmt.reset()
+        }
+        return rows
+      }),
     transaction: (f) => {
       // The store's typed aborts are not Errors and pass through; SQLite errors become SqliteFailure.
       guard(() => db.exec("BEGIN IMMEDIATE"))

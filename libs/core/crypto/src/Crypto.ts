@@ -486,14 +486,16 @@ export const make = <M, S, X>(p: Primitives<M, S, X>): Crypto => {
       Effect.gen(function*() {
         const m = yield* materialOf<M>(key, p.name)
         const algorithm = yield* checkSuite(key.suite)
-        const plausible = items.map(({ sealed }) =>
-          sealed.suite === key.suite && sealed.nonce.length === nonceLength[key.suite] && sealed.ciphertext.length >= TAG_LENGTH
-        )
-        const results = yield* p.aead.openMany(
-          algorithm,
-          m,
-          items.flatMap(({ sealed, aad }, i) => (plausible[i] ? [{ nonce: sealed.nonce, ciphertext: sealed.ciphertext, aad }] : []))
-        )
+        const plausible = new Array<boolean>(items.length)
+        const inputs: Array<{ nonce: Uint8Array; ciphertext: Uint8Array; aad: Uint8Array }> = []
+        for (let i = 0; i < items.length; i++) {
+          const { sealed, aad } = items[i]!
+          const ok = sealed.suite === key.suite && sealed.nonce.length === nonceLength[key.suite] && sealed.ciphertext.length >= TAG_LENGTH
+          plausible[i] = ok
+          if (ok) inputs.push({ nonce: sealed.nonce, ciphertext: sealed.ciphertext, aad })
+        }
+        const results = yield* p.aead.openMany(algorithm, m, inputs)
+        if (inputs.length === items.length) return results
         let next = 0
         // Errors capture a stack when constructed: build one only for implausible items.
         return plausible.map((ok) => (ok ? results[next++]! : new DecryptionFailed({ algorithm })))

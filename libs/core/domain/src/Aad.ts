@@ -62,40 +62,59 @@ export interface AadFields {
  * @category encoding
  */
 export const encode = (h: AadFields): Uint8Array => {
-  // One allocation, one pass (this runs for every record sealed or opened).
-  const texts = [h.storeId, h.aggregateType, h.aggregateId, h.eventId, h.eventType, h.key.id, h.suite, h.author.userId, h.author.deviceId]
-  let size = AAD_MAGIC.length + 1 + 4 * 8
-  for (const t of texts) size += 4 + t.length * 3
-  const out = new Uint8Array(size)
-  const view = new DataView(out.buffer)
+  // One allocation, one pass, no closures (this runs for every record sealed or opened).
+  let size = AAD_MAGIC.length + 1 + 4 * 8 + 9 * 4
+  size += h.storeId.length + h.aggregateType.length + h.aggregateId.length + h.eventId.length + h.eventType.length + h.key.id.length +
+    h.suite.length + h.author.userId.length + h.author.deviceId.length
+  // UTF-16 length × 3 bounds the UTF-8 length; identifiers are ASCII, so this is usually exact.
+  const out = new Uint8Array(size * 3)
   out.set(AAD_MAGIC, 0)
   let pos = AAD_MAGIC.length
   out[pos++] = AAD_VERSION
-  const text = (t: string) => {
-    const { written } = textEncoder.encodeInto(t, out.subarray(pos + 4))
-    view.setUint32(pos, written, false)
-    pos += 4 + written
+  pos = putText(out, pos, h.storeId)
+  pos = putText(out, pos, h.aggregateType)
+  pos = putText(out, pos, h.aggregateId)
+  pos = putText(out, pos, h.eventId)
+  pos = putText(out, pos, h.eventType)
+  pos = putU64(out, pos, h.version)
+  pos = putU64(out, pos, h.createdAt)
+  pos = putText(out, pos, h.key.id)
+  pos = putU64(out, pos, h.key.epoch)
+  pos = putText(out, pos, h.suite)
+  pos = putText(out, pos, h.author.userId)
+  pos = putText(out, pos, h.author.deviceId)
+  pos = putU64(out, pos, h.chain.seq)
+  return out.subarray(0, pos)
+}
+
+const putU32 = (out: Uint8Array, pos: number, n: number) => {
+  out[pos] = n >>> 24
+  out[pos + 1] = (n >>> 16) & 0xff
+  out[pos + 2] = (n >>> 8) & 0xff
+  out[pos + 3] = n & 0xff
+}
+
+/** `lp(utf8(t))` at `pos` (room for 4 + 3 × t.length bytes); the position after it. */
+const putText = (out: Uint8Array, pos: number, t: string): number => {
+  const start = pos + 4
+  let i = 0
+  // ASCII inline (identifiers are ASCII); anything else through the encoder.
+  for (; i < t.length; i++) {
+    const c = t.charCodeAt(i)
+    if (c > 0x7f) break
+    out[start + i] = c
   }
-  const int = (n: number) => {
-    if (!Number.isSafeInteger(n) || n < 0) throw new RangeError("u64 out of range")
-    view.setUint32(pos, Math.floor(n / 0x1_0000_0000), false)
-    view.setUint32(pos + 4, n >>> 0, false)
-    pos += 8
-  }
-  text(h.storeId)
-  text(h.aggregateType)
-  text(h.aggregateId)
-  text(h.eventId)
-  text(h.eventType)
-  int(h.version)
-  int(h.createdAt)
-  text(h.key.id)
-  int(h.key.epoch)
-  text(h.suite)
-  text(h.author.userId)
-  text(h.author.deviceId)
-  int(h.chain.seq)
-  return out.slice(0, pos)
+  let written = i
+  if (i < t.length) written = textEncoder.encodeInto(t, out.subarray(start)).written
+  putU32(out, pos, written)
+  return start + written
+}
+
+const putU64 = (out: Uint8Array, pos: number, n: number): number => {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError("u64 out of range")
+  putU32(out, pos, Math.floor(n / 0x1_0000_0000))
+  putU32(out, pos + 4, n >>> 0)
+  return pos + 8
 }
 
 const textEncoder = new TextEncoder()
@@ -183,19 +202,54 @@ export const decode = (bytes: Uint8Array): Either.Either<Omit<RecordHeader, "cha
  * @since 0.1.0
  * @category encoding
  */
-export const chainInput = (aad: Uint8Array, prev: Uint8Array | undefined, nonce: Uint8Array, ciphertext: Uint8Array): Uint8Array => {
-  const parts = [aad, prev ?? new Uint8Array(0), nonce, ciphertext]
-  const out = new Uint8Array(CHAIN_MAGIC.length + 1 + parts.reduce((n, p) => n + 4 + p.length, 0))
-  const view = new DataView(out.buffer)
+export const chainInput = (
+  aad: Uint8Array,
+  prev: Uint8Array | undefined,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  scratch?: ChainScratch
+): Uint8Array => {
+  const length = CHAIN_MAGIC.length + 1 + 16 + aad.length + (prev?.length ?? 0) + nonce.length + ciphertext.length
+  let out: Uint8Array
+  if (scratch === undefined) out = new Uint8Array(length)
+  else {
+    if (scratch.buffer.length < length) scratch.buffer = new Uint8Array(Math.max(length, 2 * scratch.buffer.length))
+    out = scratch.buffer
+  }
   out.set(CHAIN_MAGIC, 0)
   let pos = CHAIN_MAGIC.length
   out[pos++] = AAD_VERSION
-  for (const p of parts) {
-    view.setUint32(pos, p.length, false)
-    out.set(p, pos + 4)
-    pos += 4 + p.length
-  }
-  return out
+  pos = putPart(out, pos, aad)
+  pos = putPart(out, pos, prev ?? EMPTY)
+  pos = putPart(out, pos, nonce)
+  pos = putPart(out, pos, ciphertext)
+  return scratch === undefined ? out : out.subarray(0, pos)
+}
+
+/**
+ * A buffer {@link chainInput} may write into instead of allocating: the
+ * input it returns is then a view of it, valid until the next call with the
+ * same scratch (hash it before building the next one).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export interface ChainScratch {
+  buffer: Uint8Array
+}
+
+/**
+ * @since 0.1.0
+ * @category encoding
+ */
+export const chainScratch = (): ChainScratch => ({ buffer: new Uint8Array(2048) })
+
+const EMPTY = new Uint8Array(0)
+
+const putPart = (out: Uint8Array, pos: number, part: Uint8Array): number => {
+  putU32(out, pos, part.length)
+  out.set(part, pos + 4)
+  return pos + 4 + part.length
 }
 
 /**

@@ -28,9 +28,10 @@ export type EventId = typeof EventId.Type
 const MAX_MS = 2 ** 48 - 1
 const MAX_COUNTER = 0xfff
 
+const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"))
 const hex = (bytes: Uint8Array): string => {
   let out = ""
-  for (const b of bytes) out += b.toString(16).padStart(2, "0")
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!]!
   return out
 }
 

@@ -235,6 +235,25 @@ const decodeDeviceRevoked = Schema.decodeUnknownEither(DeviceRevoked)
 const GrantJson = Schema.encodeSync(KeyringModule.DekGrantBody)
 const decodeGrant = Schema.decodeUnknownEither(KeyringModule.DekGrantBody)
 
+/**
+ * A string check that remembers the strings it accepted (a few thousand at most): names repeat from
+ * command to command, and the schema check is a pure function of the string.
+ */
+const remembering = (is: (u: unknown) => boolean) => {
+  const accepted = new Set<string>()
+  return (s: string): boolean => {
+    if (accepted.has(s)) return true
+    if (!is(s)) return false
+    if (accepted.size >= 4096) accepted.clear()
+    accepted.add(s)
+    return true
+  }
+}
+const isAggregateType = remembering(Schema.is(AggregateType))
+const isAggregateId = remembering(Schema.is(AggregateId))
+const isEventType = remembering(Schema.is(EventType))
+const isEventMeta = Schema.is(Envelope.EventMeta)
+
 const isSystemType = (aggregateType: string) => aggregateType === system.dek || aggregateType === system.device
 
 const integrity = (h: SyncRecord.RecordHeader, reason: RecordIntegrityError["reason"]) =>
@@ -285,10 +304,6 @@ export const make = (input: {
     const provide = <A, E>(effect: Effect.Effect<A, E, Crypto.Crypto>) => Effect.provideService(effect, Crypto.Crypto, crypto)
     const writer = yield* Effect.makeSemaphore(1)
     const ids = EventId.makeGenerator()
-    const newEventId = Effect.gen(function*() {
-      const now = yield* Effect.clockWith((c) => c.currentTimeMillis)
-      return ids.next(now, yield* crypto.randomBytes(10))
-    })
     const noKeyring = (what: string) => new KeysMissing({ storeId, missing: [what] })
 
     // Who is who: signing keys of devices, learned from device records (and our own device).
@@ -351,8 +366,27 @@ export const make = (input: {
         return kekIds.has(ref.id) && ref.epoch === 0
       })
 
+    /**
+     * Key handles found, by key label. The keyring keeps one handle per key for its session anyway; this
+     * only spares the lookup (a chain of effects per key group of every page). A handle destroyed since
+     * (the keyring closed, a KEK destroyed) is looked up again; a key not found is never remembered.
+     */
+    const handles = new Map<string, SymmetricKey>()
+
     /** The key a record names: a KEK version (system records) or a DEK epoch. */
     const resolveKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
+      Effect.suspend(() => {
+        const label = keyRefLabel(ref)
+        const cached = handles.get(label)
+        if (cached !== undefined && !cached.destroyed) return Effect.succeed(Option.some(cached))
+        return Effect.tap(lookUpKey(ref), (found) =>
+          Effect.sync(() => {
+            if (Option.isSome(found)) handles.set(label, found.value)
+            else handles.delete(label)
+          }))
+      })
+
+    const lookUpKey = (ref: KeyRef): Effect.Effect<Option.Option<SymmetricKey>, KeyStoreError> =>
       Effect.gen(function*() {
         if (Option.isNone(input.keyring)) return Option.none()
         const keyring = input.keyring.value
@@ -644,20 +678,6 @@ export const make = (input: {
         return { records, positions }
       })
 
-    const envelope = (fields: Omit<Envelope.EventEnvelope, "storeId" | "createdAt" | "eventId" | "author" | "meta"> & { readonly meta?: Readonly<Record<string, string>> }) =>
-      Effect.gen(function*() {
-        const keyring = Option.getOrThrow(input.keyring)
-        const device = yield* keyring.device
-        return {
-          storeId,
-          createdAt: yield* Effect.clockWith((c) => c.currentTimeMillis),
-          eventId: yield* newEventId,
-          author: { userId: keyring.userId, deviceId: device.deviceId },
-          meta: fields.meta ?? {},
-          ...fields
-        } as unknown as Envelope.EventEnvelope
-      })
-
     const toEvent = (r: Pipeline.SealedRecord, e: Envelope.EventEnvelope, position: number): Event => ({
       position, globalSequence: null, eventId: e.eventId, aggregateType: e.aggregateType, aggregateId: e.aggregateId, version: e.version,
       eventType: e.eventType, createdAt: e.createdAt, author: r.record.author, key: r.record.key, payload: e.payload, meta: e.meta
@@ -671,28 +691,54 @@ export const make = (input: {
       Effect.gen(function*() {
         if (Option.isNone(input.keyring)) return yield* Effect.fail(noKeyring("keyring (the store is locked)"))
         const keyring = input.keyring.value
+        // Checks what the application gave before anything is sealed.
+        for (const command of commands) {
+          const invalid = validateCommand(command)
+          if (invalid !== undefined) return yield* Effect.fail(invalid)
+        }
         const device = yield* keyring.device
         const activeKek = yield* Effect.flatMap(keyring.activeKek(storeId), Option.match({ onNone: () => Effect.fail(noKeyring("kek:active")), onSome: Effect.succeed }))
         const kekRef = { id: activeKek.versionId, epoch: 0 } as unknown as KeyRef
         const keys = new Map<string, Pipeline.ResolvedKey>([[activeKek.versionId, { ref: kekRef, key: yield* keyring.kek(storeId, activeKek.versionId) }]])
+        // One clock reading and one draw of randomness for the whole batch (its events are appended together).
+        const createdAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+        const eventRandom = yield* crypto.randomBytes(10 * commands.reduce((n, c) => n + c.events.length, 0))
+        let drawn = 0
+        const author = { userId: keyring.userId, deviceId: device.deviceId }
+        const identityDep = Dependency.make("identity", keyring.userId)
+        const kekDep = Dependency.make("key", activeKek.versionId)
+        /** An envelope; its event id takes 10 random bytes (`random`, else the next ones drawn for the batch's events). */
+        const envelope = (
+          aggregateType: string, aggregateId: string, eventType: string, version: number, keyDep: Dependency.Dependency, payload: Envelope.Json,
+          meta: Readonly<Record<string, string>> | undefined, random?: Uint8Array
+        ): Envelope.EventEnvelope => {
+          const eventId = ids.next(createdAt, random ?? eventRandom.subarray(10 * drawn, 10 * ++drawn))
+          return {
+            storeId, createdAt, eventId, author, meta: meta ?? {}, aggregateType, aggregateId, eventType, version, deps: [keyDep, identityDep], payload
+          } as unknown as Envelope.EventEnvelope
+        }
         const envelopes: Array<Envelope.EventEnvelope> = []
         const expected: Array<{ aggregateType: string; aggregateId: string; version: number }> = []
+        const expecting = new Set<string>()
+        const expect = (k: string, aggregateType: string, aggregateId: string, version: number) => {
+          if (expecting.has(k)) return
+          expecting.add(k)
+          expected.push({ aggregateType, aggregateId, version })
+        }
         const versions = new Map<string, number>()
         const versionOf = (type: string, id: string) =>
-          Effect.gen(function*() {
+          Effect.suspend(() => {
             const k = `${type}\u0000${id}`
-            const v = versions.get(k) ?? (yield* es.aggregateVersion(storeId, type, id))
-            return { k, v }
+            const known = versions.get(k)
+            return known !== undefined ? Effect.succeed({ k, v: known }) : Effect.map(es.aggregateVersion(storeId, type, id), (v) => ({ k, v }))
           })
         const systemEnvelope = (aggregateType: string, aggregateId: string, eventType: string, payload: unknown) =>
           Effect.gen(function*() {
             const { k, v } = yield* versionOf(aggregateType, aggregateId)
+            const random = yield* crypto.randomBytes(10)
             versions.set(k, v + 1)
-            if (!expected.some((x) => x.aggregateType === aggregateType && x.aggregateId === aggregateId)) expected.push({ aggregateType, aggregateId, version: v })
-            envelopes.push(yield* envelope({
-              aggregateType, aggregateId, eventType, version: v + 1, deps: [Dependency.make("key", activeKek.versionId), Dependency.make("identity", keyring.userId)],
-              payload: payload as Envelope.Json
-            } as never))
+            expect(k, aggregateType, aggregateId, v)
+            envelopes.push(envelope(aggregateType, aggregateId, eventType, v + 1, kekDep, payload as Envelope.Json, undefined, random))
           })
         // A device's first record in a store is its enrollment, so readers learn its key.
         if (Option.isNone(yield* es.chainHead(storeId, device.deviceId))) {
@@ -706,7 +752,6 @@ export const make = (input: {
           if (grant && Either.isRight(grant)) published.push({ storeId, ...grant.right, kekVersionId: activeKek.versionId })
         }
         const eventEnvelopes: Array<Envelope.EventEnvelope> = []
-        for (const command of commands) yield* validateCommand(command)
         for (const command of commands) {
           if (command.events.length === 0) continue
           const { k, v } = yield* versionOf(command.aggregateType, command.aggregateId)
@@ -719,38 +764,39 @@ export const make = (input: {
             published.push(g)
             yield* systemEnvelope(system.dek, g.keyId, "DekGranted", GrantJson({ v: 1, keyId: g.keyId, aggregateType: g.aggregateType, aggregateId: g.aggregateId, epochs: g.epochs }))
           }
-          if (!expected.some((x) => x.aggregateType === command.aggregateType && x.aggregateId === command.aggregateId)) {
-            expected.push({ aggregateType: command.aggregateType, aggregateId: command.aggregateId, version: v })
-          }
-          for (const [i, e] of command.events.entries()) {
-            const env = yield* envelope({
-              aggregateType: command.aggregateType, aggregateId: command.aggregateId, eventType: e.eventType, version: check.right[i]!,
-              deps: [Dependency.make("key", ref.id), Dependency.make("identity", keyring.userId)], payload: e.payload, ...(e.meta ? { meta: e.meta } : {})
-            } as never)
-            eventEnvelopes.push(env)
+          expect(k, command.aggregateType, command.aggregateId, v)
+          const keyDep = Dependency.make("key", ref.id)
+          for (let i = 0; i < command.events.length; i++) {
+            const e = command.events[i]!
+            eventEnvelopes.push(envelope(command.aggregateType, command.aggregateId, e.eventType, check.right[i]!, keyDep, e.payload, e.meta))
           }
           versions.set(k, v + command.events.length)
         }
         const all = [...envelopes, ...eventEnvelopes]
         const { records, positions } = yield* sealAndAppend(keyring, all, keys, expected)
         yield* keyring.markPublished(published)
-        return records.slice(envelopes.length).map((r, i) => toEvent(r, all[envelopes.length + i]!, positions[envelopes.length + i] ?? 0))
+        const out = new Array<Event>(eventEnvelopes.length)
+        for (let i = 0; i < eventEnvelopes.length; i++) {
+          out[i] = toEvent(records[envelopes.length + i]!, all[envelopes.length + i]!, positions[envelopes.length + i] ?? 0)
+        }
+        return out
       })
 
-    /** Checks what the application gave (ids, names, JSON payloads) before anything is sealed. */
-    const validateCommand = (command: Command) =>
-      Effect.gen(function*() {
-        const invalid = (detail: string) => Effect.fail(new InvalidInput({ what: "command", problem: detail }))
-        if (!Schema.is(AggregateType)(command.aggregateType) || command.aggregateType.startsWith("cipherlog.")) {
-          return yield* invalid("aggregateType must start with a letter, have at most 64 characters of A-Z a-z 0-9 _ . - and not start with cipherlog.")
-        }
-        if (!Schema.is(AggregateId)(command.aggregateId)) return yield* invalid("aggregateId must be 1 to 64 characters of A-Z a-z 0-9 _ -")
-        for (const [i, e] of command.events.entries()) {
-          if (!Schema.is(EventType)(e.eventType)) return yield* invalid(`events.${i}.eventType must start with a letter and have at most 64 characters of A-Z a-z 0-9 _ . -`)
-          if (!Envelope.isJson(e.payload)) return yield* invalid(`events.${i}.payload must be JSON (finite numbers, no __proto__ keys, at most 64 levels)`)
-          if (e.meta !== undefined && !Schema.is(Envelope.EventMeta)(e.meta)) return yield* invalid(`events.${i}.meta must be an object of strings`)
-        }
-      })
+    /** What is wrong with what the application gave (ids, names, JSON payloads), if anything. */
+    const validateCommand = (command: Command): InvalidInput | undefined => {
+      const invalid = (detail: string) => new InvalidInput({ what: "command", problem: detail })
+      if (!isAggregateType(command.aggregateType) || command.aggregateType.startsWith("cipherlog.")) {
+        return invalid("aggregateType must start with a letter, have at most 64 characters of A-Z a-z 0-9 _ . - and not start with cipherlog.")
+      }
+      if (!isAggregateId(command.aggregateId)) return invalid("aggregateId must be 1 to 64 characters of A-Z a-z 0-9 _ -")
+      for (let i = 0; i < command.events.length; i++) {
+        const e = command.events[i]!
+        if (!isEventType(e.eventType)) return invalid(`events.${i}.eventType must start with a letter and have at most 64 characters of A-Z a-z 0-9 _ . -`)
+        if (!Envelope.isJson(e.payload)) return invalid(`events.${i}.payload must be JSON (finite numbers, no __proto__ keys, at most 64 levels)`)
+        if (e.meta !== undefined && !isEventMeta(e.meta)) return invalid(`events.${i}.meta must be an object of strings`)
+      }
+      return undefined
+    }
 
     const rebase = (displaced: ReadonlyArray<StoredRecord>) =>
       Effect.gen(function*() {

@@ -115,7 +115,12 @@ export const seal = (input: {
     // 2. Encrypt, one batch per key.
     const sealed = new Array<{ nonce: Uint8Array; ciphertext: Uint8Array }>(prepared.length)
     const groups = new Map<SymmetricKey, Array<number>>()
-    prepared.forEach((p, i) => groups.set(p.resolved.key, [...(groups.get(p.resolved.key) ?? []), i]))
+    for (let i = 0; i < prepared.length; i++) {
+      const key = prepared[i]!.resolved.key
+      const group = groups.get(key)
+      if (group === undefined) groups.set(key, [i])
+      else group.push(i)
+    }
     for (const [key, indices] of groups) {
       const out = yield* crypto.sealMany(key, indices.map((i) => ({ plaintext: prepared[i]!.plaintext, aad: prepared[i]!.aad })))
       indices.forEach((i, j) => {
@@ -126,9 +131,10 @@ export const seal = (input: {
     // A head at sequence 0 means "no record yet" (a chain reset by a rebase).
     let prev = Option.getOrUndefined(Option.map(Option.filter(input.chain, (h) => h.seq > 0), (h) => h.digest))
     const records: Array<SealedRecord> = []
+    const scratch = Aad.chainScratch()
     for (const [i, p] of prepared.entries()) {
       const s = sealed[i]!
-      const digest = yield* crypto.sha256(Aad.chainInput(p.aad, prev, s.nonce, s.ciphertext))
+      const digest = yield* crypto.sha256(Aad.chainInput(p.aad, prev, s.nonce, s.ciphertext, scratch))
       const record = {
         v: 1 as const,
         ...p.fields,
@@ -201,12 +207,13 @@ export const verifyChain = (input: {
     let seq = Option.match(head, { onNone: () => 0, onSome: (h) => h.seq })
     let verified = 0
     const digests: Array<Uint8Array> = []
+    const scratch = Aad.chainScratch()
     for (const [i, r] of input.records.entries()) {
       const link = r.header.chain
       const linked = link.seq === seq + 1 &&
         (prevDigest === undefined ? link.prev === undefined : link.prev !== undefined && Bytes.equalsPublic(link.prev, prevDigest))
       if (!linked) return { verified, head, broken: Option.some({ index: i, reason: "chain" as const }), digests }
-      const digest = yield* crypto.sha256(Aad.chainInput(r.aad ?? Aad.encode(r.header), link.prev, r.nonce, r.ciphertext))
+      const digest = yield* crypto.sha256(Aad.chainInput(r.aad ?? Aad.encode(r.header), link.prev, r.nonce, r.ciphertext, scratch))
       digests.push(digest)
       if (r.signature !== undefined) {
         const ok = yield* crypto.ed25519.verify(input.publicKey, Aad.signatureInput(digest), r.signature)
@@ -237,11 +244,18 @@ const decodeBody = (text: string): OpenedBody | undefined => {
     return undefined
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) return undefined
-  const { v, payload, meta, ...rest } = json as Record<string, unknown>
-  if (v !== 1 || Object.keys(rest).length > 0 || !Envelope.isJson(payload)) return undefined
-  if (typeof meta !== "object" || meta === null || Array.isArray(meta) || Object.values(meta).some((m) => typeof m !== "string")) return undefined
+  const body = json as Record<string, unknown>
+  // Exactly v, payload and meta (JSON.parse makes only own, enumerable data properties — `__proto__` included).
+  for (const k in body) if (k !== "v" && k !== "payload" && k !== "meta") return undefined
+  const { v, payload, meta } = body
+  if (v !== 1 || !Envelope.isJson(payload)) return undefined
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) return undefined
+  for (const k in meta) if (typeof (meta as Record<string, unknown>)[k] !== "string") return undefined
   return { v: 1, payload, meta: meta as Record<string, string> }
 }
+
+const integrityOf = (h: SyncRecord.RecordHeader, reason: "tag" | "format") =>
+  new RecordIntegrityError({ reason, storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, eventId: h.eventId })
 
 /**
  * Opens records sealed under one key: each is its body, or the typed failure
@@ -256,23 +270,30 @@ export const open = (
 ): Effect.Effect<ReadonlyArray<OpenedBody | RecordIntegrityError>, InvalidKey | DecryptionFailed, Crypto.Crypto> =>
   Effect.gen(function*() {
     const crypto = yield* Crypto.Crypto
-    const results = yield* crypto.openMany(key, records.map((r) => ({
-      sealed: { suite: r.header.suite, nonce: r.nonce, ciphertext: r.ciphertext },
-      aad: r.aad ?? Aad.encode(r.header)
-    }))).pipe(Effect.catchTag("UnsupportedSuite", () => Effect.succeed(records.map(() => undefined))))
-    return results.map((result, i) => {
+    const items = new Array<{ readonly sealed: { readonly suite: SuiteId; readonly nonce: Uint8Array; readonly ciphertext: Uint8Array }; readonly aad: Uint8Array }>(records.length)
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!
+      items[i] = { sealed: { suite: r.header.suite as SuiteId, nonce: r.nonce, ciphertext: r.ciphertext }, aad: r.aad ?? Aad.encode(r.header) }
+    }
+    const results = yield* crypto.openMany(key, items).pipe(Effect.catchTag("UnsupportedSuite", () => Effect.succeed(records.map(() => undefined))))
+    const out = new Array<OpenedBody | RecordIntegrityError>(results.length)
+    for (let i = 0; i < results.length; i++) {
+      const result = results[i]
       const h = records[i]!.header
-      const integrity = (reason: "tag" | "format") =>
-        new RecordIntegrityError({ reason, storeId: h.storeId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, eventId: h.eventId })
-      if (!(result instanceof Uint8Array)) return integrity("tag")
+      if (!(result instanceof Uint8Array)) {
+        out[i] = integrityOf(h, "tag")
+        continue
+      }
       let text: string
       try {
         text = Bytes.fromUtf8(result)
       } catch (_) {
-        return integrity("format")
+        out[i] = integrityOf(h, "format")
+        continue
       }
-      return decodeBody(text) ?? integrity("format")
-    })
+      out[i] = decodeBody(text) ?? integrityOf(h, "format")
+    }
+    return out
   })
 
 /**

@@ -91,39 +91,45 @@ CREATE TABLE writer (id INTEGER PRIMARY KEY CHECK (id = 1), opened_at INTEGER NO
  */
 export const SCHEMA_VERSION = migrations[migrations.length - 1]!.version
 
-const COLUMNS = `position, global_seq, store_id, event_id, aggregate_type, aggregate_id, version, event_type, created_at,
-  key_id, key_epoch, suite, author_user, author_device, chain_seq, chain_prev, nonce, ciphertext, signature, record_json`
+const COLUMN_NAMES = [
+  "position", "global_seq", "store_id", "event_id", "aggregate_type", "aggregate_id", "version", "event_type", "created_at",
+  "key_id", "key_epoch", "suite", "author_user", "author_device", "chain_seq", "chain_prev", "nonce", "ciphertext", "signature", "record_json"
+] as const
+const COLUMNS = COLUMN_NAMES.join(", ")
 
 const num = (v: SqlValue | undefined): number => (typeof v === "bigint" ? Number(v) : (v as number))
 
-const toRecord = (row: Row): StoredRecord => {
-  const prev = row["chain_prev"]
+// Hosts return their own byte types (Node's Buffer): hand out plain Uint8Array views.
+const bytes = (v: SqlValue | undefined) =>
+  v instanceof Uint8Array ? (v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : undefined
+
+/** A record from the values of `COLUMNS`, in that order. */
+const fromValues = (v: ReadonlyArray<SqlValue>): StoredRecord => {
+  const prev = bytes(v[15])
+  const seq = num(v[14])
   const header = {
-    storeId: row["store_id"] as string,
-    aggregateType: row["aggregate_type"] as string,
-    aggregateId: row["aggregate_id"] as string,
-    eventId: row["event_id"] as string,
-    eventType: row["event_type"] as string,
-    version: num(row["version"]),
-    createdAt: num(row["created_at"]),
-    key: { id: row["key_id"] as string, epoch: num(row["key_epoch"]) },
-    suite: row["suite"] as string,
-    author: { userId: row["author_user"] as string, deviceId: row["author_device"] as string },
-    chain: prev === null || prev === undefined ? { seq: num(row["chain_seq"]) } : { seq: num(row["chain_seq"]), prev: new Uint8Array(prev as Uint8Array) }
+    storeId: v[2] as string,
+    aggregateType: v[4] as string,
+    aggregateId: v[5] as string,
+    eventId: v[3] as string,
+    eventType: v[7] as string,
+    version: num(v[6]),
+    createdAt: num(v[8]),
+    key: { id: v[9] as string, epoch: num(v[10]) },
+    suite: v[11] as string,
+    author: { userId: v[12] as string, deviceId: v[13] as string },
+    chain: prev === undefined ? { seq } : { seq, prev }
   } as unknown as SyncRecord.RecordHeader
-  const g = row["global_seq"]
-  // Hosts return their own byte types (Node's Buffer): hand out plain Uint8Array views.
-  const bytes = (v: SqlValue | undefined) =>
-    v instanceof Uint8Array ? (v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) : undefined
-  const stored = row["record_json"]
+  const g = v[1]
+  const stored = v[19]
   let text: string | undefined = typeof stored === "string" ? stored : undefined
   const record: StoredRecord = {
-    position: num(row["position"]),
+    position: num(v[0]),
     globalSequence: g === null || g === undefined ? null : num(g),
     header,
-    nonce: bytes(row["nonce"])!,
-    ciphertext: bytes(row["ciphertext"])!,
-    signature: bytes(row["signature"]),
+    nonce: bytes(v[16])!,
+    ciphertext: bytes(v[17])!,
+    signature: bytes(v[18]),
     // Own records keep their parts as columns; their text is rendered only when asked for (sync, comparisons).
     get recordJson() {
       text ??= textOf({ header, nonce: this.nonce, ciphertext: this.ciphertext, signature: this.signature })
@@ -132,6 +138,8 @@ const toRecord = (row: Row): StoredRecord => {
   }
   return record
 }
+
+const toRecord = (row: Row): StoredRecord => fromValues(COLUMN_NAMES.map((c) => row[c] ?? null))
 
 const insertValues = (r: NewRecord, globalSequence: number | null): ReadonlyArray<SqlValue> => {
   const h = r.header
@@ -183,6 +191,10 @@ export const make = (
         }
       })
 
+    /** Reads whole records (`SELECT ${COLUMNS} …`), as value arrays when the host can (no named row per record). */
+    const readRecords = (sql: string, params: ReadonlyArray<SqlValue>): Array<StoredRecord> =>
+      db.values ? db.values(sql, params).map(fromValues) : db.all(sql, params).map(toRecord)
+
     const current = yield* sync("read the schema version", () => num(db.all("PRAGMA user_version")[0]!["user_version"]))
     if (current > SCHEMA_VERSION) return yield* Effect.fail(new SchemaTooNew({ location, found: current, supported: SCHEMA_VERSION }))
     for (const m of migrations) {
@@ -207,8 +219,8 @@ export const make = (
       num(db.all("SELECT COALESCE(MAX(version), 0) AS v FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ?", [storeId, type, id])[0]!["v"])
 
     const byEventId = (storeId: string, eventId: string) => {
-      const rows = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND event_id = ?`, [storeId, eventId])
-      return rows.length === 0 ? undefined : toRecord(rows[0]!)
+      const rows = readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND event_id = ?`, [storeId, eventId])
+      return rows[0]
     }
 
     const advanceCursor = (storeId: string) => {
@@ -238,6 +250,8 @@ export const make = (
               if (actual !== e.version) {
                 throw new Abort(new VersionConflict({ storeId, aggregateType: e.aggregateType, aggregateId: e.aggregateId, expected: e.version, actual }))
               }
+              // Checked just now, in this transaction: no need to read it again below.
+              versions.set(keyOf(storeId, e.aggregateType, e.aggregateId), actual)
             }
             let appended = 0
             let duplicates = 0
@@ -295,18 +309,18 @@ export const make = (
                 } else if (existing.globalSequence !== r.globalSequence) mismatched.push(h.eventId)
                 continue
               }
-              const clash = db.all(
+              const clash = readRecords(
                 `SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version = ?`,
                 [storeId, h.aggregateType, h.aggregateId, h.version]
               )
               if (clash.length > 0) {
-                const local = toRecord(clash[0]!)
+                const local = clash[0]!
                 if (local.globalSequence !== null) {
                   mismatched.push(h.eventId) // the server contradicts what it already ordered
                   continue
                 }
                 // Our pending record lost the race: it and every later pending record of ours must be rebased.
-                const moving = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ? ORDER BY position`, [storeId, local.position]).map(toRecord)
+                const moving = readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ? ORDER BY position`, [storeId, local.position])
                 db.run("DELETE FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ?", [storeId, local.position])
                 displaced.push(...moving)
               }
@@ -336,22 +350,22 @@ export const make = (
         }),
       takePending: (storeId) =>
         transaction<ReadonlyArray<StoredRecord>, never>("take pending records", () => {
-          const rows = db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position`, [storeId]).map(toRecord)
+          const rows = readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position`, [storeId])
           db.run("DELETE FROM records WHERE store_id = ? AND global_seq IS NULL", [storeId])
           return rows
         }),
       readAggregate: (storeId, type, id, afterVersion = 0) =>
         sync("read an aggregate", () =>
-          db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`, [storeId, type, id, afterVersion]).map(toRecord)),
+          readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version > ? ORDER BY version`, [storeId, type, id, afterVersion])),
       readAfter: (storeId, position, limit) =>
-        sync("read records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND position > ? ORDER BY position LIMIT ?`, [storeId, position, limit]).map(toRecord)),
+        sync("read records", () => readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND position > ? ORDER BY position LIMIT ?`, [storeId, position, limit])),
       stream: (storeId, pageSize = 1000) => paged(store.readAfter, storeId, pageSize),
       head: headOf,
       readPending: (storeId, limit) =>
-        sync("read pending records", () => db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position LIMIT ?`, [storeId, limit]).map(toRecord)),
+        sync("read pending records", () => readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND global_seq IS NULL ORDER BY position LIMIT ?`, [storeId, limit])),
       readByDevice: (storeId, deviceId, afterSeq) =>
         sync("read a device's records", () =>
-          db.all(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND author_device = ? AND chain_seq > ? ORDER BY chain_seq`, [storeId, deviceId, afterSeq]).map(toRecord)),
+          readRecords(`SELECT ${COLUMNS} FROM records WHERE store_id = ? AND author_device = ? AND chain_seq > ? ORDER BY chain_seq`, [storeId, deviceId, afterSeq])),
       keyRefs: (storeId) =>
         sync("list key references", () =>
           db.all("SELECT key_id, key_epoch, COUNT(*) AS n FROM records WHERE store_id = ? GROUP BY key_id, key_epoch ORDER BY key_id, key_epoch", [storeId]).map((r) => ({
