@@ -432,11 +432,16 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
             }
             const versions = new Map<string, number>()
             for (const chunk of chunks(aggregatesOf(records), INSERT_CHUNK)) {
+              // One correlated MAX per aggregate: both databases answer it with one descending seek of the
+              // (store_id, aggregate_type, aggregate_id, version) index. A GROUP BY over `IN (VALUES …)`
+              // read every version of every aggregate instead, so a push cost grew with the log's length.
               const pairs = sql.csv(chunk.map((a) => sql`(${a.aggregateType}, ${a.aggregateId})`))
-              const rows = yield* sql<{ aggregate_type: string; aggregate_id: string; v: Num }>`SELECT aggregate_type,
-                aggregate_id, MAX(version) AS v FROM records WHERE store_id = ${storeId}
-                AND (aggregate_type, aggregate_id) IN (VALUES ${pairs}) GROUP BY aggregate_type, aggregate_id`
-              for (const r of rows) versions.set(aggregateKey(r.aggregate_type, r.aggregate_id), num(r.v))
+              const rows = yield* sql<{ aggregate_type: string; aggregate_id: string; v: Num | null }>`SELECT
+                a.column1 AS aggregate_type, a.column2 AS aggregate_id,
+                (SELECT MAX(version) FROM records WHERE store_id = ${storeId}
+                  AND aggregate_type = a.column1 AND aggregate_id = a.column2) AS v
+                FROM (VALUES ${pairs}) AS a`
+              for (const r of rows) if (r.v !== null) versions.set(aggregateKey(r.aggregate_type, r.aggregate_id), num(r.v))
             }
             const plan = planAppend(head, records, existing, versions)
             if (Either.isLeft(plan)) {
