@@ -41,8 +41,8 @@ export interface Server {
 }
 
 /** `node dist/main.js` on a free loopback port; logs are drained (kept only at both ends). */
-export const startServer = async (env: Record<string, string>): Promise<Server> => {
-  const child: ChildProcess = spawn(process.execPath, [mainJs], {
+export const startServer = async (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = []): Promise<Server> => {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, mainJs], {
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp", PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
