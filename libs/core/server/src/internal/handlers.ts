@@ -224,7 +224,8 @@ const decodeRecords = (storeId: StoreId, userId: UserId, texts: ReadonlyArray<st
     const records: Array<IncomingRecord> = []
     for (let i = 0; i < texts.length; i++) {
       const text = texts[i]!
-      const decoded = SyncRecord.decodeJson(text)
+      // Validated as fully as decodeJson does, without decoding the ciphertext (see SyncRecord.checkJson).
+      const decoded = SyncRecord.checkJson(text)
       if (decoded._tag === "Left") {
         const error = decoded.left
         return Effect.fail(InvalidRecord.of(
