@@ -426,8 +426,19 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
             const ids = [...new Set(records.map((r) => r.eventId))]
             const existing = new Map<string, ExistingEvent>()
             for (const chunk of chunks(ids, INSERT_CHUNK)) {
-              const rows = yield* sql<{ event_id: string; global_seq: Num; record_json: string }>`SELECT event_id,
-                global_seq, record_json FROM records WHERE store_id = ${storeId} AND event_id IN ${sql.in(chunk)}`
+              type Row = { event_id: string; global_seq: Num; record_json: string }
+              // PostgreSQL: one (store_id, event_id) index lookup per id. Its planner answered `IN (…)` on a
+              // young table (no statistics yet) with a bitmap scan of the store's whole log, per push.
+              const rows = yield* sql.onDialectOrElse({
+                pg: () =>
+                  sql<Row>`SELECT r.event_id, r.global_seq, r.record_json
+                    FROM (VALUES ${sql.csv(chunk.map((id) => sql`(${id})`))}) AS e (id)
+                    CROSS JOIN LATERAL (SELECT event_id, global_seq, record_json FROM records
+                      WHERE store_id = ${storeId} AND event_id = e.id) AS r`,
+                orElse: () =>
+                  sql<Row>`SELECT event_id, global_seq, record_json FROM records
+                    WHERE store_id = ${storeId} AND event_id IN ${sql.in(chunk)}`
+              })
               for (const r of rows) existing.set(r.event_id, { globalSequence: num(r.global_seq), recordJson: r.record_json })
             }
             const versions = new Map<string, number>()
