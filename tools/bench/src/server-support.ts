@@ -11,6 +11,7 @@ import { Auth } from "@cipherlog/sync-api"
 import { Effect, Schema } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as nodeCrypto from "node:crypto"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
@@ -49,8 +50,10 @@ export const startServer = async (env: Record<string, string>, nodeArgs: Readonl
   let head = ""
   let tail = ""
   let code: number | null = null
+  const logFile = process.env["CIPHERLOG_BENCH_SERVER_LOG"]
   const onData = (chunk: Buffer) => {
     const text = chunk.toString("utf8")
+    if (logFile !== undefined && logFile !== "") fs.appendFileSync(logFile, text)
     if (head.length < 16_384) head += text
     else tail = (tail + text).slice(-16_384)
   }

@@ -16,7 +16,9 @@
  * (`sqlite`, `postgres` or both, comma-separated; default both),
  * CIPHERLOG_BENCH_SERVER_LOAD=0 skips the load test,
  * CIPHERLOG_BENCH_SERVER_CPU_PROF=<dir> runs the server with `--cpu-prof`
- * into that directory (the profile is written when the server stops).
+ * into that directory (the profile is written when the server stops),
+ * CIPHERLOG_BENCH_SERVER_LOG=<file> appends the server's log (one line per
+ * request with its duration inside the server) to that file.
  *
  * Rate limits: every client is on 127.0.0.1, so the per-address limit is
  * raised for the bench (RATE_LIMIT_IP_*); the per-user limits stay at their
