@@ -11,6 +11,7 @@ import { Auth } from "@cipherlog/sync-api"
 import { Effect, Schema } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as nodeCrypto from "node:crypto"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import pg from "pg"
@@ -41,16 +42,18 @@ export interface Server {
 }
 
 /** `node dist/main.js` on a free loopback port; logs are drained (kept only at both ends). */
-export const startServer = async (env: Record<string, string>): Promise<Server> => {
-  const child: ChildProcess = spawn(process.execPath, [mainJs], {
+export const startServer = async (env: Record<string, string>, nodeArgs: ReadonlyArray<string> = []): Promise<Server> => {
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, mainJs], {
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "/tmp", PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let head = ""
   let tail = ""
   let code: number | null = null
+  const logFile = process.env["CIPHERLOG_BENCH_SERVER_LOG"]
   const onData = (chunk: Buffer) => {
     const text = chunk.toString("utf8")
+    if (logFile !== undefined && logFile !== "") fs.appendFileSync(logFile, text)
     if (head.length < 16_384) head += text
     else tail = (tail + text).slice(-16_384)
   }

@@ -12,6 +12,14 @@
  *   record must be stored exactly once, with its acknowledged sequence, in a
  *   gapless 1..N sequence per store.
  *
+ * Environment, for profiling one part: CIPHERLOG_BENCH_SERVER_STORES
+ * (`sqlite`, `postgres` or both, comma-separated; default both),
+ * CIPHERLOG_BENCH_SERVER_LOAD=0 skips the load test,
+ * CIPHERLOG_BENCH_SERVER_CPU_PROF=<dir> runs the server with `--cpu-prof`
+ * into that directory (the profile is written when the server stops),
+ * CIPHERLOG_BENCH_SERVER_LOG=<file> appends the server's log (one line per
+ * request with its duration inside the server) to that file.
+ *
  * Rate limits: every client is on 127.0.0.1, so the per-address limit is
  * raised for the bench (RATE_LIMIT_IP_*); the per-user limits stay at their
  * defaults (100/s, burst 200) and each load client is its own user.
@@ -441,9 +449,13 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
         }
       }
     ]
-    for (const store of stores) {
+    const only = (process.env["CIPHERLOG_BENCH_SERVER_STORES"] ?? "sqlite,postgres").split(",").map((s) => s.trim().toLowerCase())
+    const withLoad = process.env["CIPHERLOG_BENCH_SERVER_LOAD"] !== "0"
+    const profDir = process.env["CIPHERLOG_BENCH_SERVER_CPU_PROF"]
+    const nodeArgs = profDir === undefined || profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profDir)}`]
+    for (const store of stores.filter((s) => only.includes(s.label === "SQLite" ? "sqlite" : "postgres"))) {
       const raw = await store.baseline()
-      const server = await startServer({ ...serverEnv, ...(await store.env()) })
+      const server = await startServer({ ...serverEnv, ...(await store.env()) }, nodeArgs)
       servers.push(server)
       const measured = await throughServer(server, log).catch((error: unknown) => {
         throw new Error(`${String(error)}\nserver output:\n${server.output()}`)
@@ -453,6 +465,10 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
       const rawPull = rate(pullTitle, `${store.label}: raw SELECT … LIMIT 1000, paged`, raw.pullSeconds)
       rate(pullTitle, `${store.label}: server pull (HTTP, JSON parsed)`, measured.pullSeconds, rawPull, 0.5)
 
+      if (!withLoad) {
+        await server.stop()
+        continue
+      }
       const l = await load(server, clients, seconds, store.label.toLowerCase())
       const all = [...l.push, ...l.pull].sort((a, b) => a - b)
       const requests = all.length

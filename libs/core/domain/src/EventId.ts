@@ -9,7 +9,13 @@
  */
 import { Schema } from "effect"
 
-const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+/**
+ * The text form of an event id: a lowercase UUIDv7.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
 
 /**
  * A UUIDv7 in canonical lowercase text form.

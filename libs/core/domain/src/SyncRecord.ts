@@ -14,6 +14,7 @@
  */
 import { Either, Schema } from "effect"
 import { Base64Url, Base64UrlOfLength, fromBase64Url, toBase64Url } from "./Bytes.js"
+import { UUID_V7 } from "./EventId.js"
 import { InvalidInput, UnsupportedFormat } from "./Errors.js"
 import { EventId } from "./EventId.js"
 import { AggregateId, AggregateType, EventType, StoreId, Timestamp, Version } from "./Identifiers.js"
@@ -229,3 +230,124 @@ export const decodeCanonicalJson = (text: string): Either.Either<SyncRecord, Inv
       ? Either.right(record)
       : Either.left(new InvalidInput({ what: "record_json", problem: "valid but not in canonical form (docs/formats.md)" }))
   )
+
+/**
+ * What the server reads of a record: its header without `chain` (whose
+ * `prev` would have to be decoded).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CheckedHeader = Omit<RecordHeader, "chain">
+
+const ID = /^[A-Za-z0-9_-]{1,64}$/
+const NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+const BASE64URL_VALUES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/**
+ * The byte length of canonical unpadded base64url text, or -1: the same
+ * acceptance as `Bytes.fromBase64Url` (alphabet, length not 1 mod 4, zero
+ * bits past the last byte) without decoding.
+ */
+const base64UrlLength = (v: unknown): number => {
+  if (typeof v !== "string") return -1
+  const rem = v.length % 4
+  if (rem === 1 || !BASE64URL.test(v)) return -1
+  if (rem > 1) {
+    const last = BASE64URL_VALUES.indexOf(v[v.length - 1]!)
+    if ((last & (rem === 2 ? 0x0f : 0x03)) !== 0) return -1
+  }
+  return Math.floor((v.length * 3) / 4)
+}
+
+const isInt = (v: unknown, min: number, max: number): v is number =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= min && v <= max
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** Whether `o` has exactly the keys `required` plus any of `optional`. */
+const hasKeys = (o: Record<string, unknown>, required: ReadonlyArray<string>, optional: ReadonlyArray<string> = []): boolean => {
+  let n = 0
+  for (const k in o) {
+    if (!Object.prototype.hasOwnProperty.call(o, k)) return false
+    if (!required.includes(k) && !optional.includes(k)) return false
+    n++
+  }
+  for (const k of required) if (!Object.prototype.hasOwnProperty.call(o, k)) return false
+  return n === required.length + optional.filter((k) => Object.prototype.hasOwnProperty.call(o, k)).length
+}
+
+const RECORD_KEYS = [
+  "v", "storeId", "aggregateType", "aggregateId", "eventId", "eventType", "version", "createdAt", "key", "suite", "author", "chain",
+  "nonce", "ciphertext"
+]
+
+/**
+ * Whether parsed JSON is a valid v1 record, by hand: the same rules as the
+ * `SyncRecord` schema (a test holds them together), without decoding the
+ * binary fields.
+ */
+const isValidRecord = (j: unknown): j is Record<string, unknown> & CheckedHeader => {
+  if (!isObject(j) || !hasKeys(j, RECORD_KEYS, ["signature"]) || j["v"] !== FORMAT_VERSION) return false
+  const { aggregateId, aggregateType, author, chain, ciphertext, createdAt, eventId, eventType, key, nonce, signature, storeId, suite, version } = j
+  if (typeof storeId !== "string" || !ID.test(storeId)) return false
+  if (typeof aggregateType !== "string" || !NAME.test(aggregateType)) return false
+  if (typeof aggregateId !== "string" || !ID.test(aggregateId)) return false
+  if (typeof eventId !== "string" || !UUID_V7.test(eventId)) return false
+  if (typeof eventType !== "string" || !NAME.test(eventType)) return false
+  if (!isInt(version, 1, Number.MAX_SAFE_INTEGER) || !isInt(createdAt, 0, Number.MAX_SAFE_INTEGER)) return false
+  if (!isObject(key) || !hasKeys(key, ["id", "epoch"]) || typeof key["id"] !== "string" || !ID.test(key["id"])) return false
+  if (!isInt(key["epoch"], 0, 0xffff_ffff)) return false
+  if (suite !== "A256GCM" && suite !== "XC20P") return false
+  if (!isObject(author) || !hasKeys(author, ["userId", "deviceId"])) return false
+  if (typeof author["userId"] !== "string" || !ID.test(author["userId"])) return false
+  if (typeof author["deviceId"] !== "string" || !ID.test(author["deviceId"])) return false
+  if (!isObject(chain) || !hasKeys(chain, ["seq"], ["prev"]) || !isInt(chain["seq"], 1, Number.MAX_SAFE_INTEGER)) return false
+  if ((chain["seq"] === 1) !== (chain["prev"] === undefined)) return false
+  if (chain["prev"] !== undefined && base64UrlLength(chain["prev"]) !== 32) return false
+  if (base64UrlLength(nonce) !== nonceLength[suite]) return false
+  if (base64UrlLength(ciphertext) < tagLength[suite]) return false
+  return signature === undefined || base64UrlLength(signature) === 64
+}
+
+/**
+ * The hand check of {@link checkJson} alone: the header of a valid record,
+ * or `undefined` for anything else (never a header {@link decodeJson} would
+ * refuse; a test holds the two together).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const quickCheckJson = (text: string): CheckedHeader | undefined => {
+  if (text.length > MAX_RECORD_JSON_LENGTH) return undefined
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (_) {
+    return undefined
+  }
+  if (!isValidRecord(json)) return undefined
+  const { aggregateId, aggregateType, author, createdAt, eventId, eventType, key, storeId, suite, version } = json
+  return { storeId, aggregateType, aggregateId, eventId, eventType, version, createdAt, key, suite, author }
+}
+
+/**
+ * Validates `record_json` exactly as {@link decodeJson} does (same
+ * acceptance, same errors) and returns its header without `chain` — the
+ * server's path: valid records are checked by hand without decoding their
+ * base64url fields (the ciphertext is only checked to be canonical
+ * base64url of at least the tag's length); anything the hand check does not
+ * accept goes through {@link decodeJson} for its precise error.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const checkJson = (text: string): Either.Either<CheckedHeader, InvalidInput | UnsupportedFormat> => {
+  const quick = quickCheckJson(text)
+  if (quick !== undefined) return Either.right(quick)
+  return Either.map(decodeJson(text), (record) => {
+    const { chain: _, ...rest } = header(record)
+    return rest
+  })
+}

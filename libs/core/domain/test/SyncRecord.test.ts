@@ -52,6 +52,101 @@ describe("SyncRecord", () => {
     )
   })
 
+  describe("checkJson (the server's path) accepts and refuses exactly what decodeJson does", () => {
+    /** Values a field may be replaced with: near misses of every rule. */
+    const nearMisses: ReadonlyArray<unknown> = [
+        null, true, 0, -0, 1, 2, 1.5, -1, 2 ** 32, 2 ** 32 - 1, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 1, 1e300, "", "A256GCM",
+        "XC20P", "a256gcm", "a", "A".repeat(64), "A".repeat(65), "a b", "é", "0192f1c4-9a3b-7c2d-8e4f-0123456789ab",
+        "0192F1C4-9A3B-7C2D-8E4F-0123456789AB", "0192f1c4-9a3b-6c2d-8e4f-0123456789ab", "AA", "AB", "AAA", "AAE", "AAAA", "AAAAA",
+        "A".repeat(16), "A".repeat(22), "A".repeat(43), "A".repeat(42) + "E", "A".repeat(86), "A".repeat(85) + "B", "A+/A", "AA==",
+        "Note", "1Note", "No te", "a.b-c_d", { seq: 1 }, { seq: 2 }, { seq: 1, prev: "A".repeat(43) }, { seq: 2, prev: "A".repeat(43) },
+        { seq: 2, prev: "A".repeat(43), x: 1 }, { id: "k", epoch: 0 }, { id: "k", epoch: -1 }, { id: "k" },
+      { userId: "u", deviceId: "d" }, { userId: "u", deviceId: "d", extra: 1 }, [], {}
+    ]
+    const odd = fc.oneof(
+      fc.constantFrom(...nearMisses),
+      fc.string(),
+      fc.integer(),
+      fc.double(),
+      fc.base64String().map((b) => b.replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_"))
+    )
+    const paths = [
+      ["v"], ["storeId"], ["aggregateType"], ["aggregateId"], ["eventId"], ["eventType"], ["version"], ["createdAt"], ["key"], ["key", "id"],
+      ["key", "epoch"], ["suite"], ["author"], ["author", "userId"], ["author", "deviceId"], ["chain"], ["chain", "seq"], ["chain", "prev"],
+      ["nonce"], ["ciphertext"], ["signature"], ["extra"], ["key", "extra"], ["__proto__"]
+    ]
+    const mutation = fc.record({
+      path: fc.constantFrom(...paths),
+      action: fc.constantFrom("set", "delete"),
+      value: odd
+    })
+    const mutate = (json: Record<string, unknown>, m: { path: ReadonlyArray<string>; action: string; value: unknown }) => {
+      let target: Record<string, unknown> = json
+      for (const key of m.path.slice(0, -1)) {
+        const next = target[key]
+        if (typeof next !== "object" || next === null) return
+        target = next as Record<string, unknown>
+      }
+      const last = m.path[m.path.length - 1]!
+      if (m.action === "delete") delete target[last]
+      else Object.defineProperty(target, last, { value: m.value, enumerable: true, writable: true, configurable: true })
+    }
+    /** The quick check never accepts what the schema refuses; checkJson answers as decodeJson. */
+    const same = (text: string) => {
+      const quick = SyncRecord.quickCheckJson(text)
+      const checked = SyncRecord.checkJson(text)
+      const decoded = SyncRecord.decodeJson(text)
+      expect(Either.isRight(checked)).toBe(Either.isRight(decoded))
+      if (Either.isRight(decoded)) {
+        const { chain: _, ...header } = SyncRecord.header(decoded.right)
+        expect(Either.getOrThrow(checked)).toEqual(header)
+        if (quick !== undefined) expect(quick).toEqual(header)
+      } else {
+        expect(quick).toBeUndefined()
+        expect(Either.isLeft(checked) ? checked.left : undefined).toEqual(decoded.left)
+      }
+      return quick
+    }
+
+    it.prop("on valid records, in any spelling", [record, fc.integer({ min: 2, max: 50 })], ([r, seed]) => {
+      // Valid records take the quick path (otherwise the checks below would hold trivially).
+      expect(same(SyncRecord.encodeJson(r))).toBeDefined()
+      expect(same(JSON.stringify(shuffleKeys(JSON.parse(SyncRecord.encodeJson(r)), seed), null, 1))).toBeDefined()
+    })
+
+    it.prop("on records with random fields changed, removed or added", [record, fc.array(mutation, { minLength: 1, maxLength: 3 })], ([r, ms]) => {
+      const json = JSON.parse(SyncRecord.encodeJson(r)) as Record<string, unknown>
+      for (const m of ms) mutate(json, m)
+      same(JSON.stringify(json))
+    }, { fastCheck: { numRuns: 3000 } })
+
+    it("on every near miss in every field", () => {
+      const r = fc.sample(record, { numRuns: 2, seed: 11 })
+      for (const base of r) {
+        for (const path of paths) {
+          for (const action of ["set", "delete"]) {
+            for (const value of action === "set" ? nearMisses : [undefined]) {
+              const json = JSON.parse(SyncRecord.encodeJson(base)) as Record<string, unknown>
+              mutate(json, { path, action, value })
+              same(JSON.stringify(json))
+            }
+          }
+        }
+      }
+    })
+
+    it.prop("on arbitrary text", [fc.oneof(fc.string(), fc.json())], ([text]) => same(text))
+
+    it("refuses a ciphertext outside the base64url alphabet, and non-zero bits past the last byte", () => {
+      const r = JSON.parse(SyncRecord.encodeJson(fc.sample(record, { numRuns: 1, seed: 7 })[0]!)) as Record<string, unknown>
+      const c = String(r["ciphertext"]).slice(0, 20)
+      for (const ciphertext of [`${c}A+/A`, `${c}AB`, `${c}AAB`, `${c}A`]) {
+        expect(same(JSON.stringify({ ...r, ciphertext }))).toBeUndefined()
+        expect(Either.isLeft(SyncRecord.checkJson(JSON.stringify({ ...r, ciphertext })))).toBe(true)
+      }
+    })
+  })
+
   describe("rejects malformed input with a clear error and without echoing values", () => {
     const base = () => JSON.parse(SyncRecord.encodeJson(fc.sample(record, { numRuns: 1, seed: 42 })[0]!)) as Record<string, unknown>
     const problem = (json: unknown) => {

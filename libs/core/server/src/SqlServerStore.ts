@@ -457,17 +457,33 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
             const ids = [...new Set(records.map((r) => r.eventId))]
             const existing = new Map<string, ExistingEvent>()
             for (const chunk of chunks(ids, INSERT_CHUNK)) {
-              const rows = yield* sql<{ event_id: string; global_seq: Num; record_json: string }>`SELECT event_id,
-                global_seq, record_json FROM records WHERE store_id = ${storeId} AND event_id IN ${sql.in(chunk)}`
+              type Row = { event_id: string; global_seq: Num; record_json: string }
+              // PostgreSQL: one (store_id, event_id) index lookup per id. Its planner answered `IN (…)` on a
+              // young table (no statistics yet) with a bitmap scan of the store's whole log, per push.
+              const rows = yield* sql.onDialectOrElse({
+                pg: () =>
+                  sql<Row>`SELECT r.event_id, r.global_seq, r.record_json
+                    FROM (VALUES ${sql.csv(chunk.map((id) => sql`(${id})`))}) AS e (id)
+                    CROSS JOIN LATERAL (SELECT event_id, global_seq, record_json FROM records
+                      WHERE store_id = ${storeId} AND event_id = e.id) AS r`,
+                orElse: () =>
+                  sql<Row>`SELECT event_id, global_seq, record_json FROM records
+                    WHERE store_id = ${storeId} AND event_id IN ${sql.in(chunk)}`
+              })
               for (const r of rows) existing.set(r.event_id, { globalSequence: num(r.global_seq), recordJson: r.record_json })
             }
             const versions = new Map<string, number>()
             for (const chunk of chunks(aggregatesOf(records), INSERT_CHUNK)) {
+              // One correlated MAX per aggregate: both databases answer it with one descending seek of the
+              // (store_id, aggregate_type, aggregate_id, version) index. A GROUP BY over `IN (VALUES …)`
+              // read every version of every aggregate instead, so a push cost grew with the log's length.
               const pairs = sql.csv(chunk.map((a) => sql`(${a.aggregateType}, ${a.aggregateId})`))
-              const rows = yield* sql<{ aggregate_type: string; aggregate_id: string; v: Num }>`SELECT aggregate_type,
-                aggregate_id, MAX(version) AS v FROM records WHERE store_id = ${storeId}
-                AND (aggregate_type, aggregate_id) IN (VALUES ${pairs}) GROUP BY aggregate_type, aggregate_id`
-              for (const r of rows) versions.set(aggregateKey(r.aggregate_type, r.aggregate_id), num(r.v))
+              const rows = yield* sql<{ aggregate_type: string; aggregate_id: string; v: Num | null }>`SELECT
+                a.column1 AS aggregate_type, a.column2 AS aggregate_id,
+                (SELECT MAX(version) FROM records WHERE store_id = ${storeId}
+                  AND aggregate_type = a.column1 AND aggregate_id = a.column2) AS v
+                FROM (VALUES ${pairs}) AS a`
+              for (const r of rows) if (r.v !== null) versions.set(aggregateKey(r.aggregate_type, r.aggregate_id), num(r.v))
             }
             const plan = planAppend(head, records, existing, versions)
             if (Either.isLeft(plan)) {
