@@ -557,12 +557,14 @@ const devicesList = Command.make("list", { store, json, passphraseStdin }, (o) =
       ])) + "\nAdd a device with `cipherlog recover` (recovery phrase + server) or `cipherlog restore --keys` (key backup).")
   })).pipe(Command.withDescription("This user's devices, from the enrollment records in the log (add one with `recover` or `restore`)."))
 
-const devicesRevoke = Command.make("revoke", {
+const revokeOptions = {
   store,
   json,
   passphraseStdin,
   deviceId: Args.text({ name: "DEVICE_ID" }).pipe(Args.withDescription("The device to revoke (see `cipherlog devices list`)."))
-}, (o) =>
+}
+
+const revokeDevice = (o: Command.Command.ParseConfig<typeof revokeOptions>) =>
   Effect.gen(function*() {
     const device = yield* openDevice(o.store, o.passphraseStdin)
     const { lastSeq } = yield* device.store.revokeDevice(o.deviceId)
@@ -571,12 +573,12 @@ const devicesRevoke = Command.make("revoke", {
       `Revoked device ${v.deviceId}: its records after the ${v.lastSeq} this device had accepted are rejected by every device that syncs ` +
       "the revocation. Run `cipherlog sync` to send it. It does not take keys away: a device that is still unlocked keeps opening what " +
       "the user's identity and KEK versions open (see docs/architecture.md, \"Revoking a device\").")
-  })).pipe(Command.withDescription("Revoke one of this user's other devices: its later records are rejected everywhere (keys are not taken away)."))
+  })
 
-const devices = Command.make("devices").pipe(
-  Command.withSubcommands([devicesList, devicesRevoke]),
-  Command.withDescription("This user's devices (list, revoke; add one with `recover` or `restore --keys`).")
+const devicesRevoke = Command.make("revoke", revokeOptions, revokeDevice).pipe(
+  Command.withDescription("Revoke one of this user's other devices: its later records are rejected everywhere (keys are not taken away).")
 )
+const devicesRemove = Command.make("remove", revokeOptions, revokeDevice).pipe(Command.withDescription("The same as `devices revoke`."))
 
 // backup / restore ------------------------------------------------------------------
 
@@ -720,9 +722,7 @@ const serverOption = Options.text("server").pipe(
 
 const RecoveryMaterialJson = Schema.parseJson(Recovery.RecoveryMaterial)
 
-const recover = Command.make(
-  "recover",
-  {
+const recoverOptions = {
     store,
     json,
     passphraseStdin: Options.boolean("passphrase-stdin").pipe(
@@ -733,8 +733,9 @@ const recover = Command.make(
     ),
     server: serverOption,
     storeId: Options.text("store-id").pipe(Options.withDescription("The store to recover (its id, as `init` printed it)."))
-  },
-  (o) =>
+  }
+
+const recoverDevice = (o: Command.Command.ParseConfig<typeof recoverOptions>) =>
     Effect.gen(function*() {
       const url = yield* Sync.parseUrl(o.server)
       if (Either.isLeft(Schema.decodeUnknownEither(StoreId)(o.storeId))) {
@@ -793,7 +794,21 @@ const recover = Command.make(
         `${v.kekVersions} KEK version(s) from the server's KEK blobs, ${v.pulled} record(s) pulled.` +
         (v.locked ? " Some records stay locked: their keys were not on the server (see `cipherlog diagnose`)." : ""))
     })
-).pipe(Command.withDescription("Make this directory a new device of the user whose 24-word recovery phrase is given, from the server."))
+
+const recover = Command.make("recover", recoverOptions, recoverDevice).pipe(
+  Command.withDescription("Make this directory a new device of the user whose 24-word recovery phrase is given, from the server.")
+)
+
+// devices (add is recover: the phrase and the server make a new device) --------------
+
+const devicesAdd = Command.make("add", recoverOptions, recoverDevice).pipe(
+  Command.withDescription("Add a device of this user in this directory (the same as `recover`: the 24-word phrase plus the server).")
+)
+
+const devices = Command.make("devices").pipe(
+  Command.withSubcommands([devicesList, devicesAdd, devicesRevoke, devicesRemove]),
+  Command.withDescription("This user's devices: list, add (= recover; or `restore --keys`), revoke (or remove).")
+)
 
 // wipe ------------------------------------------------------------------------------
 

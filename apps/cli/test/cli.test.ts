@@ -412,6 +412,18 @@ describe("cipherlog devices", () => {
     expect(log.rejected.length).toBeGreaterThan(0)
     const after = await runJson<Listed>(["devices", "list", "--store", dir("r1")], env)
     expect(after.devices.find((d) => d.deviceId === b.deviceId)?.revokedAt).toEqual(expect.any(Number))
+
+    // devices add is recover (phrase + server): the new device reads the same log, the revoked device's late write rejected there too.
+    const added = await run(
+      ["devices", "add", "--store", dir("r3"), "--server", server.url, "--store-id", a.storeId, "--phrase-stdin", "--passphrase-stdin", "--json"],
+      { stdin: `${a.recoveryPhrase}\n${PASSPHRASE}\n` }
+    )
+    expect(added.code, added.stderr).toBe(0)
+    const fromR3 = await runJson<ReadOut>(["read", "--store", dir("r3")], env)
+    expect(fromR3.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"first"}', '{"title":"from the lost phone"}'])
+    expect(fromR3.rejected.length).toBeGreaterThan(0)
+    // devices remove is revoke: the same refusal for an unknown id.
+    expect((await run(["devices", "remove", "d-nope", "--store", dir("r1"), "--json"], { env })).code).toBe(2)
   }, 300_000)
 })
 
