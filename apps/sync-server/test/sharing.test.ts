@@ -37,16 +37,24 @@ import * as Servers from "./support/server.js"
 
 const crypto = NodeCrypto.make()
 
-/** A user's only device: keyring in its own memory key store, local store, engine and HTTP client. */
-const person = (baseUrl: string, storeId: string, userId: string) =>
+/**
+ * A user's device (`laptop` unless named): keyring in its own memory key
+ * store, local store, engine and HTTP client. With `sameUserAs`, another
+ * device of that user: the identity copied from it (as a key backup or the
+ * recovery phrase would bring it), trusting the same peers.
+ */
+const person = (baseUrl: string, storeId: string, userId: string, device: { readonly name: string; readonly sameUserAs?: Person } = { name: "laptop" }) =>
   Effect.gen(function*() {
     /** The other users this device trusts, added once their safety number was compared. */
-    const peers = new Map<string, Identity.PublicIdentity>()
+    const peers = device.sameUserAs?.peers ?? new Map<string, Identity.PublicIdentity>()
     const vault = yield* Effect.provide(
-      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
+      Vault.create(Redacted.make(`${userId} ${device.name} passphrase`), { policy: Vault.insecureTestPolicy }),
       Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
     )
-    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop` }), NodeCrypto.layer)
+    const identitySecrets = device.sameUserAs === undefined
+      ? {}
+      : { identity: Option.getOrThrow(yield* Keyring.readEntry(device.sameUserAs.keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets)) }
+    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-${device.name}`, ...identitySecrets }), NodeCrypto.layer)
     const events = yield* SqliteNodeEventStore.make(":memory:")
     const store = yield* Effect.provide(LocalStore.make({
       storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(peers.get(id)))
@@ -68,41 +76,16 @@ const person = (baseUrl: string, storeId: string, userId: string) =>
     const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
     return { userId, keyring, store, engine, client, public: identity.public, safetyNumber, peers }
   })
-type Person = Effect.Effect.Success<ReturnType<typeof person>>
-
-/**
- * Another device of the same user (`name`): the identity copied from the
- * first device (as a key backup or the recovery phrase would bring it), its
- * own vault, device key, local store, engine and HTTP client; it trusts the
- * same peers. KEK versions come from the user's own blobs on the server.
- */
-const deviceOf = (first: Person, baseUrl: string, storeId: string, name: string) =>
-  Effect.gen(function*() {
-    const secrets = Option.getOrThrow(yield* Keyring.readEntry(first.keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets))
-    const vault = yield* Effect.provide(
-      Vault.create(Redacted.make(`${first.userId} ${name} passphrase`), { policy: Vault.insecureTestPolicy }),
-      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
-    )
-    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId: first.userId, deviceId: `${first.userId}-${name}`, identity: secrets }), NodeCrypto.layer)
-    const events = yield* SqliteNodeEventStore.make(":memory:")
-    const store = yield* Effect.provide(LocalStore.make({
-      storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(first.peers.get(id)))
-    }), NodeCrypto.layer)
-    const identity = yield* keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl,
-      credentials: {
-        userId: first.userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
-    const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 } }).pipe(
-      Effect.provideService(SyncTransport.SyncTransport, client.transport)
-    )
-    return { ...first, keyring, store, engine, client } satisfies Person
-  })
+interface Person {
+  readonly userId: string
+  readonly keyring: Keyring.Keyring
+  readonly store: LocalStore.LocalStore
+  readonly engine: SyncEngine.SyncEngine
+  readonly client: HttpTransport.SyncClient
+  readonly public: Identity.PublicIdentity
+  readonly safetyNumber: string
+  readonly peers: Map<string, Identity.PublicIdentity>
+}
 
 const sid = (s: string) => s as StoreId
 const uid = (s: string) => s as UserId
@@ -520,7 +503,7 @@ describe("sharing a store through a SQLite server process", () => {
     await scoped(Effect.gen(function*() {
       const storeId = `team-${Date.now().toString(36)}`
       const alice = yield* aliceWithStore(server.url, storeId)
-      const phone = yield* deviceOf(alice, server.url, storeId, "phone")
+      const phone = yield* person(server.url, storeId, alice.userId, { name: "phone", sameUserAs: alice })
       const bob = yield* person(server.url, storeId, `bob-${storeId}`)
       const carol = yield* person(server.url, storeId, `carol-${storeId}`)
       // Everyone verifies everyone's safety number (alice's phone shares her laptop's trust).
