@@ -551,7 +551,7 @@ describe("sharing a store through a SQLite server process", () => {
       expect(carolWhileOut.filter((t) => whileOut.includes(t))).toEqual([])
       expect(carolWhileOut.filter((t) => t === "Locked").length).toBeGreaterThanOrEqual(whileOut.length)
 
-      // 4. carol is added again: she is given every live version (as any new member) and reads the whole history.
+      // 4. carol is added again: she is given every live version (like every new member) and reads the whole history.
       yield* share(alice, carol, storeId)
       yield* acceptBlobs(carol, storeId, fromAlice)
       yield* carol.store.retryParked
