@@ -30,7 +30,6 @@ const root = mkdtempSync(join(process.env.DATA_DIR ?? tmpdir(), "demo-"))
 const run = Date.now().toString(36)
 const userId = `alice-${run}`
 const storeId = `notes-${run}`
-const crypto = NodeCrypto.make()
 const bold = (text) => `\x1b[1m${text}\x1b[0m`
 const say = (text) => process.stdout.write(`${bold("[demo]")} ${text}\n`)
 
@@ -45,16 +44,7 @@ const device = (name, identity) =>
     const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: name, ...(identity ? { identity } : {}) }), NodeCrypto.layer)
     const events = yield* SqliteNodeEventStore.make(join(dir, "events.sqlite"))
     const store = yield* Effect.provide(LocalStore.make({ storeId, eventStore: events, keyring: Option.some(keyring) }), NodeCrypto.layer)
-    const id = yield* keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl,
-      credentials: {
-        userId,
-        signingPublicKey: id.public.signingPublicKey,
-        encryptionPublicKey: id.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(id.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
     const engine = yield* SyncEngine.make(store).pipe(Effect.provideService(SyncTransport.SyncTransport, client.transport))
     return { name, keyring, store, client, engine }
   })

@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import { Crypto } from "@cipherlog/crypto"
 import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { KekBlob } from "@cipherlog/keys"
 import { type Signals, SyncEngine, SyncTransport } from "@cipherlog/sync"
@@ -160,19 +159,7 @@ export const run = (
  * @category sync
  */
 export const connect = (device: Pick<Device, "keyring">, url: string) =>
-  Effect.gen(function*() {
-    const crypto = yield* Crypto.Crypto
-    const identity = yield* device.keyring.identity
-    return yield* HttpTransport.make({
-      baseUrl: url,
-      credentials: {
-        userId: device.keyring.userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
-  })
+  HttpTransport.forKeyring(device.keyring, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
 
 const refused = (what: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliError | SyncTransport.TransportError> =>
   error instanceof SyncTransport.TransportUnavailable || error instanceof SyncTransport.AccessDenied

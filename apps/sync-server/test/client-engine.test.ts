@@ -25,7 +25,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { found, pgDump, sqliteBytes } from "./support/scan.js"
 import * as Servers from "./support/server.js"
 
-const crypto = NodeCrypto.make()
 const vault = Effect.provide(
   Vault.create(Redacted.make("device passphrase"), { policy: Vault.insecureTestPolicy }),
   Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
@@ -42,16 +41,7 @@ const device = (baseUrl: string, storeId: string, keyring: Keyring.Keyring) =>
   Effect.gen(function*() {
     const events = yield* SqliteNodeEventStore.make(":memory:")
     const store = yield* Effect.provide(LocalStore.make({ storeId, eventStore: events, keyring: Option.some(keyring) }), NodeCrypto.layer)
-    const identity = yield* keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl,
-      credentials: {
-        userId: keyring.userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
     const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 }, longPollMs: 3_000, pushDelayMs: 5 }).pipe(
       Effect.provideService(SyncTransport.SyncTransport, client.transport)
     )

@@ -35,7 +35,6 @@ import { Effect, Either, FastCheck as fc, Layer, Option, Redacted, type Scope, S
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Servers from "./support/server.js"
 
-const crypto = NodeCrypto.make()
 
 /**
  * A user's device (`laptop` unless named): keyring in its own memory key
@@ -60,15 +59,7 @@ const person = (baseUrl: string, storeId: string, userId: string, device: { read
       storeId, eventStore: events, keyring: Option.some(keyring), peers: (id) => Effect.succeed(Option.fromNullable(peers.get(id)))
     }), NodeCrypto.layer)
     const identity = yield* keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl,
-      credentials: {
-        userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
     const engine = yield* SyncEngine.make(store, { retry: { baseMs: 10, maxMs: 200 } }).pipe(
       Effect.provideService(SyncTransport.SyncTransport, client.transport)
     )

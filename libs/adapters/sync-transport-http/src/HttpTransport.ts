@@ -13,7 +13,9 @@
  *
  * @since 0.1.0
  */
+import { Crypto } from "@cipherlog/crypto"
 import { Bytes, type StoreId, type UserId } from "@cipherlog/domain"
+import type { Keyring, KeyStoreError } from "@cipherlog/keys"
 import { SyncTransport } from "@cipherlog/sync"
 import { Auth, SyncApi } from "@cipherlog/sync-api"
 import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
@@ -78,6 +80,37 @@ export interface SyncClient {
   /** The client without a session (health, challenge, recovery reads). */
   readonly anonymous: ApiClient
 }
+
+/**
+ * The credentials of a keyring's user: its identity's public keys, and its
+ * signing key to answer login challenges (the key stays in its handle).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const credentialsOf = (keyring: Keyring.Keyring): Effect.Effect<Credentials, KeyStoreError, Crypto.Crypto> =>
+  Effect.gen(function*() {
+    const crypto = yield* Crypto.Crypto
+    const identity = yield* keyring.identity
+    return {
+      userId: keyring.userId,
+      signingPublicKey: identity.public.signingPublicKey,
+      encryptionPublicKey: identity.public.encryptionPublicKey,
+      sign: (message) => crypto.ed25519.sign(identity.signing, message)
+    }
+  })
+
+/**
+ * A client for a keyring's user ({@link credentialsOf}, then {@link make}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forKeyring = (
+  keyring: Keyring.Keyring,
+  options: Omit<Options, "credentials">
+): Effect.Effect<SyncClient, KeyStoreError, Crypto.Crypto | HttpClient.HttpClient> =>
+  Effect.flatMap(credentialsOf(keyring), (credentials) => make({ ...options, credentials }))
 
 /**
  * Connects a client (no request is made until one is needed).

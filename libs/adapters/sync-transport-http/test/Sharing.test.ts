@@ -18,7 +18,6 @@ import { serverRuntime, urlOf } from "./support.js"
 const runtime = serverRuntime()
 afterAll(() => runtime.dispose())
 const baseUrl = Effect.promise(() => runtime.runPromise(urlOf))
-const crypto = NodeCrypto.make()
 
 let n = 0
 /** A registered user with a keyring in memory and a client. */
@@ -31,15 +30,7 @@ const person = (name: string) =>
     )
     const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-d` }), NodeCrypto.layer)
     const identity = yield* keyring.identity
-    const client = yield* HttpTransport.make({
-      baseUrl: yield* baseUrl,
-      credentials: {
-        userId,
-        signingPublicKey: identity.public.signingPublicKey,
-        encryptionPublicKey: identity.public.encryptionPublicKey,
-        sign: (message) => crypto.ed25519.sign(identity.signing, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl: yield* baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
     yield* client.register
     const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
     return { userId, keyring, client, public: identity.public, safetyNumber }
