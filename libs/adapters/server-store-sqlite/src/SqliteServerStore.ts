@@ -209,6 +209,6 @@ export const layer = (
   ServerStore.ServerStore | SqliteClient.SqliteClient | SqlClient.SqlClient,
   ConfigError.ConfigError | SqlError.SqlError | Migrator.MigrationError
 > =>
-  Layer.scoped(ServerStore.ServerStore, Effect.zipRight(migrate, SqlServerStore.make({ fifoTransactions: true }))).pipe(
+  Layer.scoped(ServerStore.ServerStore, Effect.zipRight(migrate, SqlServerStore.make({ groupCommit: true }))).pipe(
     Layer.provideMerge(layerClient(options))
   )

@@ -30,7 +30,7 @@ import {
 } from "@cipherlog/sync-api"
 import { Migrator, SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
-import * as Fifo from "./internal/fifo.js"
+import * as GroupCommit from "./GroupCommit.js"
 import { appendError, blobError, notMember, rotationError, unknownUser } from "./internal/refusals.js"
 import {
   aggregateKey,
@@ -56,10 +56,12 @@ export interface Options {
   /** Heads appended by other processes (PostgreSQL: `LISTEN`); restarted after failures. */
   readonly notifications?: Stream.Stream<StoreHead, SqlError.SqlError>
   /**
-   * Runs this process's transactions one at a time in arrival order (SQLite:
-   * its single writer is otherwise handed out unfairly, see internal/fifo.ts).
+   * Runs this process's write transactions through a group commit (SQLite:
+   * one writer, one fsync per commit on the event loop's thread): in arrival
+   * order, several in one database transaction, each in its own savepoint,
+   * answered after the shared commit. See `GroupCommit`.
    */
-  readonly fifoTransactions?: boolean
+  readonly groupCommit?: boolean
 }
 
 /**
@@ -223,9 +225,9 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           )
       ) as Effect.Effect<A, Exclude<E, SqlError.SqlError> | ServiceUnavailable, R>
 
-    const inOrder = options.fifoTransactions === true ? Fifo.make() : <A, E, R>(effect: Effect.Effect<A, E, R>) => effect
-    const tx = (operation: string) => <A, E, R>(effect: Effect.Effect<A, E | SqlError.SqlError, R>) =>
-      guard(operation)(inOrder(sql.withTransaction(effect)))
+    const group = options.groupCommit === true ? yield* GroupCommit.make() : undefined
+    const tx = (operation: string) => <A, E>(effect: Effect.Effect<A, E | SqlError.SqlError>) =>
+      guard(operation)(group === undefined ? sql.withTransaction(effect) : group.submit(effect))
 
     /** Takes the store's row lock for the rest of the transaction; returns its head, or none. */
     const lockStore = (storeId: string) =>

@@ -17,3 +17,5 @@ export * as RateLimiter from "./RateLimiter.js"
 export * as ServerConfig from "./ServerConfig.js"
 /** @since 0.1.0 */
 export * as SyncServer from "./SyncServer.js"
+/** @since 0.1.0 */
+export * as GroupCommit from "./GroupCommit.js"
