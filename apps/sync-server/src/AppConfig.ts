@@ -26,6 +26,26 @@ const limit = (name: string, rate: number, burst: number) =>
     burst: Config.number(`${name}_BURST`).pipe(Config.withDefault(burst))
   })
 
+/** An origin as browsers send it: scheme, host and optional port, nothing after. */
+const isOrigin = (value: string) => {
+  try {
+    const url = new URL(value)
+    return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value
+  } catch (_) {
+    return false
+  }
+}
+
+/** `CORS_ORIGINS`: comma-separated origins (`https://app.example`), or `*`; empty or unset: none. */
+const corsOrigins: Config.Config<ReadonlyArray<string>> = Config.string("CORS_ORIGINS").pipe(
+  Config.withDefault(""),
+  Config.map((text) => text.split(",").map((o) => o.trim()).filter((o) => o !== "")),
+  Config.validate({
+    message: "CORS_ORIGINS must be * or a comma-separated list of origins such as https://app.example (scheme, host, port; no path)",
+    validation: (origins) => origins.every((o) => o === "*" || isOrigin(o))
+  })
+)
+
 /** The server settings; every one has a default (ServerConfig.defaults). */
 export const server: Config.Config<ServerConfig.ServerConfig> = Config.all({
   tokenTtlSeconds: Config.integer("TOKEN_TTL_SECONDS").pipe(Config.withDefault(ServerConfig.defaults.tokenTtlSeconds)),
@@ -37,7 +57,8 @@ export const server: Config.Config<ServerConfig.ServerConfig> = Config.all({
     Config.number("RECOVERY_READS_PER_MINUTE").pipe(Config.withDefault(ServerConfig.defaults.recoveryLimit.burst)),
     (perMinute) => ({ ratePerSecond: perMinute / 60, burst: perMinute })
   ),
-  longPollRecheckMs: Config.integer("LONG_POLL_RECHECK_MS").pipe(Config.withDefault(ServerConfig.defaults.longPollRecheckMs))
+  longPollRecheckMs: Config.integer("LONG_POLL_RECHECK_MS").pipe(Config.withDefault(ServerConfig.defaults.longPollRecheckMs)),
+  corsOrigins: corsOrigins
 }).pipe(
   Config.validate({
     message: "TOKEN_TTL_SECONDS, MAX_BODY_BYTES and the rate limits must be positive, LONG_POLL_RECHECK_MS at least 10",

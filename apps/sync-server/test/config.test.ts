@@ -17,10 +17,22 @@ describe("AppConfig", () => {
     ["LONG_POLL_RECHECK_MS", "-5"],
     ["TOKEN_TTL_SECONDS", "0"],
     ["MAX_BODY_BYTES", "-1"],
-    ["RATE_LIMIT_IP_PER_SECOND", "0"]
+    ["RATE_LIMIT_IP_PER_SECOND", "0"],
+    ["CORS_ORIGINS", "app.example"],
+    ["CORS_ORIGINS", "https://app.example/path"],
+    ["CORS_ORIGINS", "https://app.example, ftp://files.example"]
   ])("refuses %s=%s with a message naming the settings", (name, value) => {
     const c = read({ [name]: value })
     expect(Either.isLeft(c)).toBe(true)
     if (Either.isLeft(c)) expect(String(c.left)).toContain(name.startsWith("RATE") ? "rate limits" : name)
+  })
+
+  it("CORS_ORIGINS: none by default; a list of origins, or *", () => {
+    const origins = (env: Record<string, string>) => Either.map(read(env), (c) => c.corsOrigins)
+    expect(origins({})).toEqual(Either.right([]))
+    expect(origins({ CORS_ORIGINS: " https://app.example , http://localhost:5173 " })).toEqual(
+      Either.right(["https://app.example", "http://localhost:5173"])
+    )
+    expect(origins({ CORS_ORIGINS: "*" })).toEqual(Either.right(["*"]))
   })
 })

@@ -7,8 +7,8 @@
  */
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import { Aad, Bytes, EventId, SyncRecord } from "@cipherlog/domain"
-import { Auth } from "@cipherlog/sync-api"
-import { Effect, Schema } from "effect"
+import { Auth, PullLines } from "@cipherlog/sync-api"
+import { Effect, Either, Schema } from "effect"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as nodeCrypto from "node:crypto"
 import * as fs from "node:fs"
@@ -137,6 +137,22 @@ export const call = async (
     // not JSON: keep the text
   }
   return { status: response.status, body }
+}
+
+/**
+ * A pull answered as record lines (`Accept: application/x-ndjson`), read
+ * with the decoder HttpTransport uses; `body` is the page, or the error text.
+ */
+export const callLines = async (base: string, route: string, options: { readonly token: string; readonly timeoutMs?: number }): Promise<Answer> => {
+  const response = await fetch(`${base}${route}`, {
+    headers: { authorization: `Bearer ${options.token}`, accept: PullLines.CONTENT_TYPE },
+    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)
+  })
+  const text = await response.text()
+  if (response.status !== 200) return { status: response.status, body: text }
+  const page = PullLines.decode(text)
+  if (Either.isLeft(page)) throw new Error(`${route}: record lines could not be read: ${page.left}`)
+  return { status: 200, body: page.right }
 }
 
 /** Fails unless the answer has one of `ok` statuses. */

@@ -6,9 +6,11 @@
  * - push n records of 1 KiB in batches of 1000, one client (raw: SQLite
  *   better-sqlite3 inserts in transactions of 1000, WAL, synchronous FULL as
  *   the server sets; PostgreSQL `pg` multi-row INSERTs of 1000);
- * - pull them back in pages of 1000 (raw: the server's SELECT, paged);
+ * - pull them back in pages of 1000 as record lines, decoded as HttpTransport
+ *   does (raw: the server's SELECT, paged), then once more as the JSON
+ *   answer, shown without a target;
  * - load: 200 clients (200 users, 10 shared stores) each pushing 10 records
- *   and pulling from its cursor in a loop; afterwards every acknowledged
+ *   and pulling from its cursor (record lines) in a loop; afterwards every acknowledged
  *   record must be stored exactly once, with its acknowledged sequence, in a
  *   gapless 1..N sequence per store.
  *
@@ -38,6 +40,7 @@ import {
   type Built,
   buildServer,
   call,
+  callLines,
   expectStatus,
   freshDatabase,
   type PullAnswer,
@@ -73,6 +76,8 @@ const buildLog = (n: number): ReadonlyArray<Built> => {
 interface Rates {
   readonly pushSeconds: number
   readonly pullSeconds: number
+  /** The same pull answered as JSON (`PullResponse`) instead of record lines. */
+  readonly pullJsonSeconds?: number
 }
 
 const rawSqlite = async (file: string, log: ReadonlyArray<Built>): Promise<Rates> => {
@@ -166,21 +171,27 @@ const throughServer = async (server: Server, log: ReadonlyArray<Built>): Promise
       })
     }
   })
-  let read = 0
-  const pullSeconds = await timed(async () => {
-    let after = 0
-    for (;;) {
-      const page = expectStatus("pull", await call(server.url, "GET", `${route}?after=${after}&limit=${BATCH}`, { token })) as PullAnswer
-      page.records.forEach((r, k) => {
-        if (r.globalSequence !== after + k + 1) throw new Error(`pull after ${after}: sequence ${r.globalSequence} at ${k}`)
-      })
-      read += page.records.length
-      if (page.records.length > 0) after = page.records[page.records.length - 1]!.globalSequence
-      if (!page.hasMore) break
-    }
-  })
-  if (read !== log.length) throw new Error(`pulled ${read} records through the server, expected ${log.length}`)
-  return { pushSeconds, pullSeconds }
+  const pullAll = (how: "lines" | "json") =>
+    timed(async () => {
+      let after = 0
+      let read = 0
+      for (;;) {
+        const pageRoute = `${route}?after=${after}&limit=${BATCH}`
+        const answer = how === "lines" ? await callLines(server.url, pageRoute, { token }) : await call(server.url, "GET", pageRoute, { token })
+        const page = expectStatus("pull", answer) as PullAnswer
+        page.records.forEach((r, k) => {
+          if (r.globalSequence !== after + k + 1) throw new Error(`pull after ${after}: sequence ${r.globalSequence} at ${k}`)
+          if (r.recordJson !== log[after + k]!.text) throw new Error(`pull after ${after}: record ${k} differs from the pushed text`)
+        })
+        read += page.records.length
+        if (page.records.length > 0) after = page.records[page.records.length - 1]!.globalSequence
+        if (!page.hasMore) break
+      }
+      if (read !== log.length) throw new Error(`pulled ${read} records through the server (${how}), expected ${log.length}`)
+    })
+  const pullSeconds = await pullAll("lines")
+  const pullJsonSeconds = await pullAll("json")
+  return { pushSeconds, pullSeconds, pullJsonSeconds }
 }
 
 // Load ------------------------------------------------------------------------------------------
@@ -289,6 +300,18 @@ const load = async (server: Server, clients: number, seconds: number, label: str
     }
   }
 
+  const timedPull = async (route: string, token: string) => {
+    const start = performance.now()
+    try {
+      const answer = await callLines(base, route, { token })
+      pullLatency.push(performance.now() - start)
+      return answer
+    } catch (error) {
+      pullLatency.push(performance.now() - start)
+      return { status: 0, body: String(error) }
+    }
+  }
+
   const started = performance.now()
   const deadline = Date.now() + seconds * 1000
   await Promise.all(users.map(async (u) => {
@@ -320,7 +343,7 @@ const load = async (server: Server, clients: number, seconds: number, label: str
         pushed = true
       }
       if (!pushed) return // this client stops: its next versions would conflict; the failures are counted
-      const answer = await timedCall(pullLatency, "GET", `${route}?after=${cursor}&limit=${BATCH}`, token)
+      const answer = await timedPull(`${route}?after=${cursor}&limit=${BATCH}`, token)
       if (answer.status !== 200) {
         fail(`pull ${u.userId}: HTTP ${answer.status} ${JSON.stringify(answer.body).slice(0, 200)}`)
         continue
@@ -463,7 +486,10 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
       const rawPush = rate(pushTitle, `${store.label}: raw ${store.raw}`, raw.pushSeconds)
       rate(pushTitle, `${store.label}: server push (HTTP)`, measured.pushSeconds, rawPush, 0.3)
       const rawPull = rate(pullTitle, `${store.label}: raw SELECT … LIMIT 1000, paged`, raw.pullSeconds)
-      rate(pullTitle, `${store.label}: server pull (HTTP, JSON parsed)`, measured.pullSeconds, rawPull, 0.5)
+      rate(pullTitle, `${store.label}: server pull (HTTP, record lines, decoded)`, measured.pullSeconds, rawPull, 0.5)
+      if (measured.pullJsonSeconds !== undefined) {
+        rate(pullTitle, `${store.label}: server pull (HTTP, JSON answer, parsed)`, measured.pullJsonSeconds, rawPull)
+      }
 
       if (!withLoad) {
         await server.stop()

@@ -17,9 +17,9 @@ import { Crypto } from "@cipherlog/crypto"
 import { Bytes, type StoreId, type UserId } from "@cipherlog/domain"
 import type { Keyring, KeyStoreError } from "@cipherlog/keys"
 import { SyncTransport } from "@cipherlog/sync"
-import { Auth, SyncApi } from "@cipherlog/sync-api"
-import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Layer, Option, Ref } from "effect"
+import { Auth, Models, PullLines, SyncApi, Unauthorized } from "@cipherlog/sync-api"
+import { FetchHttpClient, HttpApiClient, HttpClient, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Clock, Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import { common, type Failure, unavailable } from "./internal/error.js"
 
 /**
@@ -126,6 +126,8 @@ export const make = (options: Options): Effect.Effect<SyncClient, never, HttpCli
     const token = yield* Ref.make(Option.none<{ readonly token: string; readonly expiresAt: number }>())
     const loginLock = yield* Effect.makeSemaphore(1)
     const anonymous = yield* makeApiClient(options.baseUrl)
+    const http = yield* HttpClient.HttpClient
+    const baseUrl = options.baseUrl.replace(/\/+$/, "")
 
     const login = Effect.gen(function*() {
       const challenge = yield* anonymous.auth.challenge({ payload: { userId: credentials.userId as UserId } })
@@ -237,21 +239,45 @@ export const make = (options: Options): Effect.Effect<SyncClient, never, HttpCli
       )
 
     const pull: SyncTransport.SyncTransport["pull"] = (storeId, { after, limit, waitMs }) =>
-      authenticated((api) =>
-        api.records.pull({
-          path: { storeId: storeId as StoreId },
-          urlParams: {
-            after,
-            limit: Math.max(1, Math.min(limit ?? 1000, 1000)),
-            ...(waitMs !== undefined && waitMs > 0 ? { wait: Math.min(waitMs, 30_000) } : {})
+      authenticated((api) => {
+        const urlParams = {
+          after,
+          limit: Math.max(1, Math.min(limit ?? 1000, 1000)),
+          ...(waitMs !== undefined && waitMs > 0 ? { wait: Math.min(waitMs, 30_000) } : {})
+        }
+        // Record lines (docs/http-api.md): each record's text arrives as stored, with no JSON string to
+        // unescape. Any other answer (an error, or a server that answers JSON) is read as the API describes it.
+        return Effect.gen(function*() {
+          const request = HttpClientRequest.get(`${baseUrl}/v1/stores/${encodeURIComponent(storeId)}/records`).pipe(
+            HttpClientRequest.setUrlParams({
+              after: String(urlParams.after),
+              limit: String(urlParams.limit),
+              ...(urlParams.wait === undefined ? {} : { wait: String(urlParams.wait) })
+            }),
+            HttpClientRequest.setHeader("accept", PullLines.CONTENT_TYPE),
+            HttpClientRequest.bearerToken(yield* Effect.orDie(currentToken))
+          )
+          const response = yield* http.execute(request)
+          if (response.status === 200) {
+            const type = (response.headers["content-type"] ?? "").toLowerCase()
+            if (type.startsWith(PullLines.CONTENT_TYPE)) {
+              return yield* Either.match(PullLines.decode(yield* response.text), {
+                onLeft: (why) => Effect.fail(unavailable("bad-response", `the pull's record lines could not be read: ${why}`)),
+                onRight: Effect.succeed
+              })
+            }
+            return yield* HttpClientResponse.schemaBodyJson(Models.PullResponse)(response)
           }
+          // A refused session: the caller logs in again and retries (as for the typed calls).
+          if (response.status === 401) return yield* Effect.fail(Unauthorized.of("the session was refused"))
+          return yield* api.records.pull({ path: { storeId: storeId as StoreId }, urlParams })
         }).pipe(
           Effect.timeoutFail({
             duration: Duration.sum(timeout, Duration.millis(waitMs ?? 0)),
             onTimeout: () => unavailable("timeout", "the pull timed out")
           })
         )
-      ).pipe(
+      }).pipe(
         Effect.map((page) => ({
           records: page.records.map((r) => ({ globalSequence: r.globalSequence, recordJson: r.recordJson })),
           head: page.head,

@@ -1,7 +1,7 @@
 import { SyncTransport } from "@cipherlog/sync"
 import { Records, SyncTransportConformance } from "@cipherlog/sync-transport-conformance"
 import { NodeCrypto } from "@cipherlog/crypto-node"
-import { FetchHttpClient } from "@effect/platform"
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { HttpTransport } from "../src/index.js"
@@ -88,5 +88,43 @@ describe("HTTP transport", () => {
       expect(page.records).toEqual([])
       expect(spoiled).toBe(true)
       expect(logins).toBe(2)
+    }))
+
+  it.live("pull asks for record lines; a text with line breaks comes back exactly, as through the JSON answer", () =>
+    Effect.gen(function*() {
+      const url = yield* baseUrl
+      const alice = yield* user(url, `lines${Date.now()}`)
+      const storeId = yield* store(alice, [])
+      const compact = Records.text({ storeId, userId: alice.userId, aggregateId: "a", version: 1 })
+      // Another JSON spelling of a record (indented: line breaks inside): stored and served as sent (INV-004).
+      const pretty = JSON.stringify(JSON.parse(Records.text({ storeId, userId: alice.userId, aggregateId: "b", version: 1 })), null, 2)
+      yield* alice.client.transport.push(storeId, [compact, pretty])
+      const credentials = {
+        userId: alice.userId,
+        signingPublicKey: alice.signing.key.publicKey,
+        encryptionPublicKey: alice.encryptionPublicKey,
+        sign: (m: Uint8Array) => crypto.ed25519.sign(alice.signing.key, m)
+      }
+      const types: Array<string> = []
+      const watching = (accept?: string) =>
+        Layer.effect(
+          HttpClient.HttpClient,
+          Effect.map(HttpClient.HttpClient, (client) =>
+            HttpClient.tap(
+              accept === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.setHeader("accept", accept)),
+              (response) =>
+                Effect.sync(() => {
+                  if (response.request.url.includes("/records")) types.push(response.headers["content-type"] ?? "")
+                })
+            ))
+        ).pipe(Layer.provide(FetchHttpClient.layer))
+      const viaLines = yield* HttpTransport.make({ baseUrl: url, credentials }).pipe(Effect.provide(watching()))
+      const lines = yield* viaLines.transport.pull(storeId, { after: 0 })
+      // A client whose requests lose the Accept header gets the JSON answer and reads it too.
+      const viaJson = yield* HttpTransport.make({ baseUrl: url, credentials }).pipe(Effect.provide(watching("application/json")))
+      const json = yield* viaJson.transport.pull(storeId, { after: 0 })
+      expect(lines.records.map((r) => r.recordJson)).toEqual([compact, pretty])
+      expect(json).toEqual(lines)
+      expect(types.map((t) => t.split(";")[0])).toEqual(["application/x-ndjson", "application/json"])
     }))
 })

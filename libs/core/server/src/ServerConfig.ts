@@ -37,6 +37,13 @@ export interface ServerConfig {
   readonly recoveryLimit: RateLimit
   /** How often a long poll re-reads even without a notification (default 1000 ms). */
   readonly longPollRecheckMs: number
+  /**
+   * Browser origins (e.g. `https://app.example`) allowed to call the API
+   * from another origin (CORS); `["*"]` allows any. Default none: only
+   * same-origin pages and non-browser clients. Sessions are bearer tokens,
+   * never cookies, so no ambient credential is ever exposed to an origin.
+   */
+  readonly corsOrigins: ReadonlyArray<string>
 }
 
 /**
@@ -52,7 +59,8 @@ export const defaults: ServerConfig = {
   perIpLimit: { ratePerSecond: 200, burst: 400 },
   perUserLimit: { ratePerSecond: 100, burst: 200 },
   recoveryLimit: { ratePerSecond: 5 / 60, burst: 5 },
-  longPollRecheckMs: 1000
+  longPollRecheckMs: 1000,
+  corsOrigins: []
 }
 
 /**

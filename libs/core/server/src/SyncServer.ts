@@ -8,13 +8,13 @@
  */
 import type { Crypto } from "@cipherlog/crypto"
 import { SyncApi } from "@cipherlog/sync-api"
-import { HttpApiBuilder, type HttpApi, type HttpRouter, type HttpServer } from "@effect/platform"
-import { Layer } from "effect"
+import { type HttpApi, HttpApiBuilder, type HttpApp, HttpMiddleware, type HttpRouter, type HttpServer } from "@effect/platform"
+import { Effect, Layer } from "effect"
 import { AuthenticationLive, groups } from "./internal/handlers.js"
 import * as Middleware from "./internal/middleware.js"
 import * as Routes from "./internal/routes.js"
 import * as Metrics from "./Metrics.js"
-import type { ServerConfig } from "./ServerConfig.js"
+import { ServerConfig } from "./ServerConfig.js"
 import type { ServerStore } from "./ServerStore.js"
 
 /**
@@ -34,7 +34,23 @@ export const api: Layer.Layer<
 )
 
 /**
- * Serves {@link api} on the `HttpServer` in context.
+ * CORS for the configured browser origins (`ServerConfig.corsOrigins`),
+ * outermost, so that preflight requests are answered before routing and
+ * rate limits; no origin configured, no CORS headers.
+ */
+const cors = (origins: ReadonlyArray<string>) => (app: HttpApp.Default): HttpApp.Default =>
+  origins.length === 0 ? app : HttpMiddleware.cors({
+    allowedOrigins: origins.includes("*") ? ["*"] : origins,
+    allowedMethods: ["GET", "HEAD", "POST", "PUT", "DELETE"],
+    allowedHeaders: ["authorization", "content-type", "accept", "x-registration-token"],
+    exposedHeaders: ["retry-after", "allow"],
+    maxAge: 600,
+    credentials: false
+  })(app)
+
+/**
+ * Serves {@link api} on the `HttpServer` in context (with CORS for the
+ * origins in `ServerConfig.corsOrigins`).
  *
  * @since 0.1.0
  * @category layers
@@ -43,7 +59,9 @@ export const serve: Layer.Layer<
   Metrics.Metrics,
   never,
   ServerStore | Crypto.Crypto | ServerConfig | HttpServer.HttpServer | HttpRouter.HttpRouter.DefaultServices
-> = HttpApiBuilder.serve().pipe(Layer.provideMerge(api))
+> = Layer.unwrapEffect(Effect.map(ServerConfig, (config) => HttpApiBuilder.serve(cors(config.corsOrigins)))).pipe(
+  Layer.provideMerge(api)
+)
 
 /**
  * Every route template (method and path) the server answers.

@@ -16,3 +16,5 @@ export { Authentication, CurrentUser } from "./Auth.js"
 export * as Models from "./Models.js"
 /** @since 0.1.0 */
 export * from "./SyncApi.js"
+/** @since 0.1.0 */
+export * as PullLines from "./PullLines.js"

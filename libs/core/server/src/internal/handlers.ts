@@ -12,6 +12,7 @@ import {
   InvalidRecord,
   type Models,
   NotFound,
+  PullLines,
   ServiceUnavailable,
   SyncApi,
   TooManyRequests,
@@ -301,11 +302,15 @@ const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
         }))
         metrics.pull(page.records.length)
         const last = page.records.length === 0 ? after : page.records[page.records.length - 1]!.globalSequence
+        const answer = { records: page.records, head: page.head, hasMore: last < page.head }
+        // Record lines on request: each stored text as it is, not escaped into a JSON string (docs/http-api.md).
+        const request = yield* HttpServerRequest.HttpServerRequest
+        if (PullLines.accepts(request.headers["accept"])) {
+          return HttpServerResponse.raw(PullLines.encode(answer), { contentType: PullLines.CONTENT_TYPE })
+        }
         // The answer's text is written directly (the endpoint's schema still describes it): encoding up to
         // 1000 records through the schema and then JSON was most of a pull's cost.
-        return HttpServerResponse.raw(pullBody({ records: page.records, head: page.head, hasMore: last < page.head }), {
-          contentType: "application/json"
-        })
+        return HttpServerResponse.raw(pullBody(answer), { contentType: "application/json" })
       }))
 )
 

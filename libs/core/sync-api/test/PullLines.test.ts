@@ -1,0 +1,91 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Either, FastCheck as fc } from "effect"
+import { PullLines } from "../src/index.js"
+
+const recordText = fc.oneof(
+  // Any text, lone surrogates, line breaks, quotes and escapes included: stored as received (INV-004).
+  fc.string({ unit: "binary" }),
+  fc.json(),
+  fc.json().map((j) => `{"x":${j}}`),
+  fc.constantFrom("", "{", "{\n}", "{\"a\":\"\r\"}", "\"", "\\", "\u2028\u2029", "\ud800", "{\"e\":\"\ud83d\ude00\"}", "{\"e\":\"\udc00\"}", "\u0000")
+)
+
+const page = fc.record({
+  records: fc.array(
+    fc.record({
+      globalSequence: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+      receivedAt: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      recordJson: recordText
+    }),
+    { maxLength: 20 }
+  ),
+  head: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  hasMore: fc.boolean()
+})
+
+/** What goes over the wire: UTF-8 bytes, decoded again by the client. */
+const overTheWire = (text: string) => new TextDecoder().decode(new TextEncoder().encode(text))
+
+describe("PullLines (pull as record lines)", () => {
+  it.prop("every record text comes back exactly, through UTF-8 (INV-004)", [page], ([p]) => {
+    const back = PullLines.decode(overTheWire(PullLines.encode(p)))
+    expect(back).toEqual(Either.right(p))
+  })
+
+  it("a record JSON travels verbatim, one per line; one with a line break or a surrogate travels as a JSON string", () => {
+    const plain = "{\"eventId\":\"e1\",\"body\":\"a\\\"b\"}"
+    const broken = "{\"a\":1,\n\"b\":2}"
+    const emoji = "{\"e\":\"\ud83d\ude00\"}"
+    const text = PullLines.encode({
+      records: [plain, broken, emoji].map((recordJson, i) => ({ globalSequence: i + 1, receivedAt: 5, recordJson })),
+      head: 3,
+      hasMore: false
+    })
+    expect(text.split("\n")).toEqual([
+      `{"v":1,"head":3,"hasMore":false,"sequences":[1,2,3],"receivedAt":[5,5,5]}`,
+      plain,
+      JSON.stringify(broken),
+      JSON.stringify(emoji),
+      ""
+    ])
+  })
+
+  it("an empty page", () => {
+    const text = PullLines.encode({ records: [], head: 7, hasMore: false })
+    expect(text).toBe(`{"v":1,"head":7,"hasMore":false,"sequences":[],"receivedAt":[]}\n`)
+    expect(PullLines.decode(text)).toEqual(Either.right({ records: [], head: 7, hasMore: false }))
+  })
+
+  it.prop("a truncated or extended page is refused, never read short", [page.filter((p) => p.records.length > 0), fc.nat()], ([p, cut]) => {
+    const text = PullLines.encode(p)
+    const lastLine = text.lastIndexOf("\n", text.length - 2)
+    // Cut somewhere inside the last record line (or its newline): that record is missing.
+    const at = lastLine + 1 + (cut % (text.length - lastLine - 1))
+    expect(Either.isLeft(PullLines.decode(text.slice(0, at)))).toBe(true)
+    expect(Either.isLeft(PullLines.decode(`${text}{}\n`))).toBe(true)
+  })
+
+  it("malformed headers and lines are refused with a reason", () => {
+    const bad = [
+      "",
+      "not json\n",
+      "[]\n",
+      `{"v":2,"head":0,"hasMore":false,"sequences":[],"receivedAt":[]}\n`,
+      `{"v":1,"head":0,"hasMore":false,"sequences":[1],"receivedAt":[]}\n{}\n`,
+      `{"v":1,"head":1,"hasMore":false,"sequences":[1],"receivedAt":[1]}\n[1]\n`,
+      `{"v":1,"head":1,"hasMore":false,"sequences":[1],"receivedAt":[1]}\n"unterminated\n`,
+      `{"v":1,"head":1,"hasMore":"no","sequences":[1],"receivedAt":[1]}\n{}\n`
+    ]
+    for (const text of bad) {
+      const result = PullLines.decode(text)
+      expect(Either.isLeft(result) && result.left.length > 0).toBe(true)
+    }
+  })
+
+  it("Accept negotiation", () => {
+    expect(PullLines.accepts("application/x-ndjson")).toBe(true)
+    expect(PullLines.accepts("application/x-ndjson, application/json;q=0.5")).toBe(true)
+    expect(PullLines.accepts("application/json")).toBe(false)
+    expect(PullLines.accepts(undefined)).toBe(false)
+  })
+})
