@@ -44,12 +44,21 @@ export const libConfig = (root: string, overrides: { readonly testTimeout?: numb
   })
 
 /** Browser tests: `test/**\/*.browser.test.ts` in headless Debian Chromium. */
-export const browserConfig = (root: string, overrides: { readonly testTimeout?: number; readonly headers?: Record<string, string> } = {}) =>
+export const browserConfig = (
+  root: string,
+  overrides: {
+    readonly testTimeout?: number
+    readonly headers?: Record<string, string>
+    /** Runs in Node before the browser suites (e.g. starts a server and `provide`s its URL). */
+    readonly globalSetup?: string
+  } = {}
+) =>
   defineConfig({
     ...common(root),
     ...(overrides.headers ? { server: { headers: overrides.headers } } : {}),
     test: {
       include: ["test/**/*.browser.test.ts"],
+      ...(overrides.globalSetup ? { globalSetup: [overrides.globalSetup] } : {}),
       testTimeout: overrides.testTimeout ?? 60_000,
       hookTimeout: 60_000,
       passWithNoTests: true,

@@ -13,14 +13,14 @@ import { HttpTransport } from "../src/index.js"
 
 const generous = { ratePerSecond: 100_000, burst: 100_000 }
 
-export const serverRuntime = () =>
+export const serverRuntime = (options: { readonly corsOrigins?: ReadonlyArray<string> } = {}) =>
   ManagedRuntime.make(
     SyncServer.serve.pipe(
       Layer.provideMerge(NodeHttpServer.layer(() => createServer(), { host: "127.0.0.1", port: 0 })),
       Layer.provide(Layer.mergeAll(
         ServerStore.layerMemory,
         NodeCrypto.layer,
-        ServerConfig.layer({ perIpLimit: generous, perUserLimit: generous, longPollRecheckMs: 200 })
+        ServerConfig.layer({ perIpLimit: generous, perUserLimit: generous, longPollRecheckMs: 200, corsOrigins: options.corsOrigins ?? [] })
       ))
     )
   )

@@ -42,7 +42,8 @@ const cors = (origins: ReadonlyArray<string>) => (app: HttpApp.Default): HttpApp
   origins.length === 0 ? app : HttpMiddleware.cors({
     allowedOrigins: origins.includes("*") ? ["*"] : origins,
     allowedMethods: ["GET", "HEAD", "POST", "PUT", "DELETE"],
-    allowedHeaders: ["authorization", "content-type", "accept", "x-registration-token"],
+    // Effect's HttpClient propagates its tracing context (b3, traceparent) unless told not to.
+    allowedHeaders: ["authorization", "content-type", "accept", "x-registration-token", "b3", "traceparent", "tracestate"],
     exposedHeaders: ["retry-after", "allow"],
     maxAge: 600,
     credentials: false
