@@ -86,9 +86,9 @@ describe("KekBlob", () => {
       }
       expect(reasonOf(yield* attempt({ blob: blob.slice(0, blob.length - 1) }))).toBe("malformed")
       expect(reasonOf(yield* attempt({ blob: new Uint8Array(0) }))).toBe("malformed")
-      const v2 = blob.slice()
-      v2[0] = 2
-      expect(reasonOf(yield* attempt({ blob: v2 }))).toBe("unsupported-version")
+      const v3 = blob.slice()
+      v3[0] = 3
+      expect(reasonOf(yield* attempt({ blob: v3 }))).toBe("unsupported-version")
 
       // The error names ids only: no blob bytes, no key bytes.
       const failure = yield* attempt({ storeId: "s2" })
