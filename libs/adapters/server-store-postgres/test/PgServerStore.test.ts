@@ -38,6 +38,19 @@ describe("PgServerStore", () => {
       expect(Either.isRight(seen)).toBe(true)
     })))
 
+  it.effect("prekeys: two stores (two pools, as two server processes) claiming one user's prekeys concurrently never hand one out twice", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
+        Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
+        Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
+      )))
+      const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
+      const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+      const storeId = yield* ServerStoreConformance.freshStore(a)
+      const report = yield* ServerStoreConformance.checks.prekeySingleUse([a, b], storeId, { prekeys: 150, claims: 200 })
+      expect([report.handedOut.length, report.duplicates, report.unknown, report.remaining]).toEqual([150, 0, 0, 0])
+    })))
+
   it.effect("INV-001 mutant: without the trigger, raw UPDATE and DELETE go through (the check sees it)", () =>
     Effect.gen(function*() {
       const report = yield* Effect.gen(function*() {
@@ -62,7 +75,7 @@ describe("PgServerStore", () => {
       }).pipe(Effect.provide(layerFresh(storeOn)))
       const refused = outcome.refused
       expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
-      expect(refused.message).toContain("migrated by a newer server (schema migration 3; this server knows up to 2)")
+      expect(refused.message).toContain("migrated by a newer server (schema migration 4; this server knows up to 3)")
     }))
 
   it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>
