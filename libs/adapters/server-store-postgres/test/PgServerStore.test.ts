@@ -74,7 +74,7 @@ describe("PgServerStore", () => {
         return { refused, left: left.map((m) => Number(m.migration_id)) }
       }).pipe(Effect.provide(layerFresh(storeOn)))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4]])
       expect(refused.message).toContain("migrated by a newer server (schema migration 4; this server knows up to 3)")
     }))
 

@@ -69,7 +69,7 @@ describe("SqliteServerStore", () => {
         return { refused, left: left.map((m) => m.migration_id) }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "newer.db") }).pipe(Layer.provideMerge(cleanup))))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4]])
       expect(refused.message).toContain("migrated by a newer server (schema migration 4; this server knows up to 3)")
     }))
 
