@@ -4,7 +4,8 @@
  * registers its public keys and creates the store on first contact (both
  * idempotent), publishes the recovery material once per server, exchanges
  * KEK versions as KEK blobs sealed to the user's own identity (so the
- * recovery phrase recovers them; `recover`), then runs rounds of the sync
+ * recovery phrase recovers them; `recover`), publishes and replenishes the
+ * user's prekeys (so admins can provision to it while it is offline), then runs rounds of the sync
  * engine (pull, push, rebase) until nothing is pending.
  * Every step is safe to interrupt and re-run: pushes are idempotent by
  * event id and the pull cursor is stored.
@@ -15,7 +16,7 @@ import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { KekBlob } from "@cipherlog/keys"
 import { type Signals, SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models, SyncApi } from "@cipherlog/sync-api"
-import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
+import { HttpTransport, PrekeyClient, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import { badInput, CliError } from "./CliError.js"
@@ -78,6 +79,17 @@ export interface Report {
     readonly provisioned: number
     readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: string }>
   }
+  /**
+   * Prekey maintenance this run (`PrekeyClient.maintain`): whether a signed
+   * prekey was published (first sync, rotation after 30 days, or the
+   * published one is another device's), one-time prekeys uploaded (to 100
+   * when fewer than 10 were left) and how many wait on the server.
+   */
+  readonly prekeys: {
+    readonly publishedSigned: boolean
+    readonly uploaded: number
+    readonly oneTimeOnServer: number
+  }
   /** Compromise signals met this run (rejected records, duplicate event ids with other bytes, identity rotations seen). */
   readonly signals: ReadonlyArray<Signals.SecuritySignal>
   /** Every record of the store that failed its checks here (now or before), by coordinates. */
@@ -111,6 +123,8 @@ export const run = (
     )
     yield* publishRecovery(device, url, client)
     const keys = yield* exchangeKeys(device, client)
+    const maintained = yield* PrekeyClient.maintain(client, device.keyring)
+    const prekeys = { publishedSigned: Option.isSome(maintained.publishedSigned), uploaded: maintained.uploaded, oneTimeOnServer: maintained.oneTimeOnServer }
     // Records parked earlier may open now: keys taken from blobs above, or a peer verified since (members trust, join).
     yield* device.store.retryParked
     // Pulled pages move the bar: the last global sequence out of the server's head.
@@ -148,7 +162,7 @@ export const run = (
           onNone: () => [],
           onSome: ({ header: h }) => [{ eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, reason }]
         })))
-    return { storeId, server: url, ...total, cursor, pending, rounds, signals, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
+    return { storeId, server: url, ...total, cursor, pending, rounds, signals, rejectedRecords: rejectedRecords.flat(), keys, prekeys } satisfies Report
   })
 
 /**
