@@ -13,7 +13,7 @@
  * @since 0.1.0
  */
 import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
-import { KekBlob } from "@cipherlog/keys"
+import { type Identity, KekBlob } from "@cipherlog/keys"
 import { type Signals, SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models, SyncApi } from "@cipherlog/sync-api"
 import { HttpTransport, PrekeyClient, Sharing } from "@cipherlog/sync-transport-http"
@@ -197,7 +197,9 @@ const refused = (what: string) => (error: { readonly _tag: string }): Effect.Eff
  * 2. every live version this device has and the server has no own blob of
  *    is sealed to the identity: a new version (`createVersion`, with that
  *    blob) or a blob for an existing one (`provisionBlob`). Once per
- *    version: the server's list is the record, so re-runs do nothing.
+ *    version: the server's list is the record, so re-runs do nothing. An
+ *    own blob sealed to a prekey (KEK blob v2, opened in step 1 by the
+ *    device holding the prekey) is replaced the same way.
  */
 const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
   Effect.gen(function*() {
@@ -215,7 +217,10 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
     const live = (yield* device.keyring.kekVersions(storeId)).filter((v) => v.status === "active" || v.status === "decrypt-only")
       .sort((a, b) => a.createdAt - b.createdAt)
     for (const v of live) {
-      if (blobs.some((b) => b.versionId === v.versionId)) continue
+      // An own blob sealed to a prekey (an admin provisioned it while this user was offline) opens only on the device
+      // holding that prekey: it is replaced by one sealed to the identity, for the user's other devices and recovery.
+      const own = blobs.find((b) => b.versionId === v.versionId)
+      if (own !== undefined && !(yield* sealedToPrekey(own.blob, storeId, self))) continue
       const blob = Bytes.toBase64Url(yield* KekBlob.provision(device.keyring, { storeId, versionId: v.versionId, recipient: self }))
       const versionId = Schema.decodeSync(KeyId)(v.versionId)
       const userId = Schema.decodeSync(UserId)(self.userId)
@@ -232,6 +237,13 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
     }
     return { accepted, provisioned, skipped: taken.skipped }
   })
+
+/** True for a KEK blob v2 (sealed to one of the recipient's prekeys). */
+const sealedToPrekey = (blob: string, storeId: string, self: Identity.PublicIdentity) =>
+  Effect.map(
+    Effect.either(KekBlob.parse(Bytes.fromBase64Url(blob) ?? new Uint8Array(0), { storeId, versionId: "", recipient: self })),
+    (parsed) => parsed._tag === "Right" && Option.isSome(parsed.right.prekey)
+  )
 
 /** Puts the recovery material under its locator on this server, once. */
 const publishRecovery = (device: Device, url: string, client: HttpTransport.SyncClient) =>

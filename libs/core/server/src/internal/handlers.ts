@@ -344,7 +344,9 @@ const KekLive = HttpApiBuilder.group(SyncApi, "kek", (handlers) =>
       }))
     .handle("provisionBlob", ({ path, payload }) =>
       Effect.gen(function*() {
-        const { userId } = yield* requireRole(path.storeId, ADMINS, "Provisioning a blob")
+        // A member may replace their own blob (re-sealing a prekey-sealed one to their identity for their other devices).
+        const me = yield* CurrentUser
+        const { userId } = yield* requireRole(path.storeId, payload.userId === me.userId ? ALL_ROLES : ADMINS, "Provisioning a blob for another user")
         const store = yield* ServerStore
         return yield* store.putBlob({ storeId: path.storeId, ...payload, actor: userId, at: yield* now })
       }))
