@@ -215,7 +215,7 @@ export const parse = (blob: Uint8Array, target: Target): Effect.Effect<Parsed, K
       const idLength = Bytes.readU32(blob, at + 1)
       if (kind === undefined || idLength === 0 || idLength > 64 || blob.length < at + 5 + idLength) return Effect.fail(refused(target, "malformed"))
       const prekeyId = utf8OrEmpty(blob.subarray(at + 5, at + 5 + idLength))
-      if (!/^[A-Za-z0-9_-]{1,64}$/.test(prekeyId)) return Effect.fail(refused(target, "malformed"))
+      if (!Prekeys.isPrekeyId(prekeyId)) return Effect.fail(refused(target, "malformed"))
       prekey = Option.some({ kind, prekeyId })
       at += 5 + idLength
     }

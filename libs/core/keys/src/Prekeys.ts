@@ -49,6 +49,14 @@ const Sig64 = Bytes.Base64UrlOfLength(64)
 export const PrekeyId = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/))
 
 /**
+ * True for a valid prekey id (what {@link PrekeyId} accepts).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const isPrekeyId: (u: unknown) => u is string = Schema.is(PrekeyId)
+
+/**
  * A published signed prekey.
  *
  * @since 0.1.0
