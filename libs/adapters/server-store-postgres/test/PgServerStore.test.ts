@@ -10,15 +10,21 @@ const storeOn = (url: string) => PgServerStore.layer({ url: Redacted.make(url), 
 
 ServerStoreConformance.suite("postgres", layerFresh(storeOn), { rawSql: true, runs: 10 })
 
+/** Two stores on one fresh database, each with its own pool: as two server processes. */
+const twoProcesses = Effect.gen(function*() {
+  const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
+    Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
+    Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
+  )))
+  const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
+  const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+  return [a, b] as const
+})
+
 describe("PgServerStore", () => {
   it.effect("INV-003 two stores (two pools, as two server processes) appending concurrently to one store stay gapless; one hears the other", () =>
     Effect.scoped(Effect.gen(function*() {
-      const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
-        Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
-        Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
-      )))
-      const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
-      const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+      const [a, b] = yield* twoProcesses
       const storeId = yield* ServerStoreConformance.freshStore(a)
       const heard = yield* b.subscribe
       // Many writers on both "processes", each on its own aggregates, racing for the same store row.
@@ -40,12 +46,7 @@ describe("PgServerStore", () => {
 
   it.effect("prekeys: two stores (two pools, as two server processes) claiming one user's prekeys concurrently never hand one out twice", () =>
     Effect.scoped(Effect.gen(function*() {
-      const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
-        Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
-        Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
-      )))
-      const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
-      const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+      const [a, b] = yield* twoProcesses
       const storeId = yield* ServerStoreConformance.freshStore(a)
       const report = yield* ServerStoreConformance.checks.prekeySingleUse([a, b], storeId, { prekeys: 150, claims: 200 })
       expect([report.handedOut.length, report.duplicates, report.unknown, report.remaining]).toEqual([150, 0, 0, 0])

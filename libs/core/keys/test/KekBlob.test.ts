@@ -1,18 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Bytes } from "@cipherlog/domain"
 import { Effect, Either, Exit } from "effect"
-import { Identity, KekBlob, Keyring, Vault } from "../src/index.js"
-import { contains, memory, passphrase, policy } from "./fixtures.js"
+import { Identity, KekBlob } from "../src/index.js"
+import { contains, userKeyring } from "./fixtures.js"
 import { NodeCrypto } from "@cipherlog/crypto-node"
 
 const layer = NodeCrypto.layer
 
-/** A keyring in its own in-memory key store. */
-const user = (userId: string, identity?: Identity.IdentitySecrets) =>
-  Effect.gen(function*() {
-    const vault = yield* Vault.create(passphrase, { policy })
-    return yield* Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop`, ...(identity ? { identity } : {}) })
-  }).pipe(Effect.provide(memory().layer))
+const user = userKeyring
 
 /** Alice (admin, holds kv1 of s1), Bob and Carol (hold nothing). */
 const people = Effect.gen(function*() {

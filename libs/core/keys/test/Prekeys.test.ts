@@ -3,18 +3,14 @@ import { NodeCrypto } from "@cipherlog/crypto-node"
 import { Bytes } from "@cipherlog/domain"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Option } from "effect"
-import { type Identity, KekBlob, Keyring, Prekeys, Vault } from "../src/index.js"
-import { memory, passphrase, policy } from "./fixtures.js"
+import { type Identity, KekBlob, Prekeys } from "../src/index.js"
+import { userKeyring } from "./fixtures.js"
 
 const layer = NodeCrypto.layer
 const DAY = 24 * 3600 * 1000
 const NOW = 1_800_000_000_000
 
-const user = (userId: string) =>
-  Effect.gen(function*() {
-    const vault = yield* Vault.create(passphrase, { policy })
-    return yield* Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop` })
-  }).pipe(Effect.provide(memory().layer))
+const user = (userId: string) => userKeyring(userId)
 
 /** Alice (holds kv1 of s1) and Bob, who published a signed prekey and three one-time prekeys. */
 const people = Effect.gen(function*() {
