@@ -6,12 +6,11 @@
  */
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import type { StoreId, UserId } from "@cipherlog/domain"
-import { Keyring, KeyStore, Prekeys, Vault } from "@cipherlog/keys"
-import { FetchHttpClient } from "@effect/platform"
+import { Prekeys } from "@cipherlog/keys"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted, TestClock } from "effect"
-import { HttpTransport, PrekeyClient } from "../src/index.js"
-import { serverRuntime, urlOf } from "./support.js"
+import { Effect, Option, TestClock } from "effect"
+import { PrekeyClient } from "../src/index.js"
+import { keyringUser, serverRuntime, urlOf } from "./support.js"
 
 const runtime = serverRuntime()
 afterAll(() => runtime.dispose())
@@ -20,18 +19,7 @@ const DAY = 24 * 3600 * 1000
 const T0 = 1_800_000_000_000
 
 let n = 0
-const person = (name: string) =>
-  Effect.gen(function*() {
-    const userId = `${name}${Date.now().toString(36)}${n++}`
-    const vault = yield* Effect.provide(
-      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
-      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
-    )
-    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-d` }), NodeCrypto.layer)
-    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl: yield* baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
-    yield* client.register
-    return { userId, keyring, client, public: (yield* keyring.identity).public }
-  })
+const person = (name: string) => Effect.flatMap(baseUrl, (url) => keyringUser(url, name))
 
 const summary = (m: PrekeyClient.Maintained) => [Option.isSome(m.publishedSigned), m.uploaded, m.erased.length, m.oneTimeOnServer]
 
