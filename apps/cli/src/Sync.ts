@@ -4,7 +4,8 @@
  * registers its public keys and creates the store on first contact (both
  * idempotent), publishes the recovery material once per server, exchanges
  * KEK versions as KEK blobs sealed to the user's own identity (so the
- * recovery phrase recovers them; `recover`), then runs rounds of the sync
+ * recovery phrase recovers them; `recover`), publishes and replenishes the
+ * user's prekeys (so admins can provision to it while it is offline), then runs rounds of the sync
  * engine (pull, push, rebase) until nothing is pending.
  * Every step is safe to interrupt and re-run: pushes are idempotent by
  * event id and the pull cursor is stored.
@@ -12,10 +13,10 @@
  * @since 0.1.0
  */
 import { Bytes, KeyId, StoreId, UserId } from "@cipherlog/domain"
-import { KekBlob } from "@cipherlog/keys"
+import { type Identity, KekBlob } from "@cipherlog/keys"
 import { type Signals, SyncEngine, SyncTransport } from "@cipherlog/sync"
 import { Models, SyncApi } from "@cipherlog/sync-api"
-import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
+import { HttpTransport, PrekeyClient, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient, HttpApiClient } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
 import { badInput, CliError } from "./CliError.js"
@@ -78,6 +79,17 @@ export interface Report {
     readonly provisioned: number
     readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: string }>
   }
+  /**
+   * Prekey maintenance this run (`PrekeyClient.maintain`): whether a signed
+   * prekey was published (first sync, rotation after 30 days, or the
+   * published one is another device's), one-time prekeys uploaded (to 100
+   * when fewer than 10 were left) and how many wait on the server.
+   */
+  readonly prekeys: {
+    readonly publishedSigned: boolean
+    readonly uploaded: number
+    readonly oneTimeOnServer: number
+  }
   /** Compromise signals met this run (rejected records, duplicate event ids with other bytes, identity rotations seen). */
   readonly signals: ReadonlyArray<Signals.SecuritySignal>
   /** Every record of the store that failed its checks here (now or before), by coordinates. */
@@ -111,6 +123,8 @@ export const run = (
     )
     yield* publishRecovery(device, url, client)
     const keys = yield* exchangeKeys(device, client)
+    const maintained = yield* PrekeyClient.maintain(client, device.keyring)
+    const prekeys = { publishedSigned: Option.isSome(maintained.publishedSigned), uploaded: maintained.uploaded, oneTimeOnServer: maintained.oneTimeOnServer }
     // Records parked earlier may open now: keys taken from blobs above, or a peer verified since (members trust, join).
     yield* device.store.retryParked
     // Pulled pages move the bar: the last global sequence out of the server's head.
@@ -148,7 +162,7 @@ export const run = (
           onNone: () => [],
           onSome: ({ header: h }) => [{ eventId, aggregateType: h.aggregateType, aggregateId: h.aggregateId, version: h.version, reason }]
         })))
-    return { storeId, server: url, ...total, cursor, pending, rounds, signals, rejectedRecords: rejectedRecords.flat(), keys } satisfies Report
+    return { storeId, server: url, ...total, cursor, pending, rounds, signals, rejectedRecords: rejectedRecords.flat(), keys, prekeys } satisfies Report
   })
 
 /**
@@ -183,7 +197,9 @@ const refused = (what: string) => (error: { readonly _tag: string }): Effect.Eff
  * 2. every live version this device has and the server has no own blob of
  *    is sealed to the identity: a new version (`createVersion`, with that
  *    blob) or a blob for an existing one (`provisionBlob`). Once per
- *    version: the server's list is the record, so re-runs do nothing.
+ *    version: the server's list is the record, so re-runs do nothing. An
+ *    own blob sealed to a prekey (KEK blob v2, opened in step 1 by the
+ *    device holding the prekey) is replaced the same way.
  */
 const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
   Effect.gen(function*() {
@@ -201,7 +217,10 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
     const live = (yield* device.keyring.kekVersions(storeId)).filter((v) => v.status === "active" || v.status === "decrypt-only")
       .sort((a, b) => a.createdAt - b.createdAt)
     for (const v of live) {
-      if (blobs.some((b) => b.versionId === v.versionId)) continue
+      // An own blob sealed to a prekey (an admin provisioned it while this user was offline) opens only on the device
+      // holding that prekey: it is replaced by one sealed to the identity, for the user's other devices and recovery.
+      const own = blobs.find((b) => b.versionId === v.versionId)
+      if (own !== undefined && !(yield* sealedToPrekey(own.blob, storeId, self))) continue
       const blob = Bytes.toBase64Url(yield* KekBlob.provision(device.keyring, { storeId, versionId: v.versionId, recipient: self }))
       const versionId = Schema.decodeSync(KeyId)(v.versionId)
       const userId = Schema.decodeSync(UserId)(self.userId)
@@ -218,6 +237,13 @@ const exchangeKeys = (device: Device, client: HttpTransport.SyncClient) =>
     }
     return { accepted, provisioned, skipped: taken.skipped }
   })
+
+/** True for a KEK blob v2 (sealed to one of the recipient's prekeys). */
+const sealedToPrekey = (blob: string, storeId: string, self: Identity.PublicIdentity) =>
+  Effect.map(
+    Effect.either(KekBlob.parse(Bytes.fromBase64Url(blob) ?? new Uint8Array(0), { storeId, versionId: "", recipient: self })),
+    (parsed) => parsed._tag === "Right" && Option.isSome(parsed.right.prekey)
+  )
 
 /** Puts the recovery material under its locator on this server, once. */
 const publishRecovery = (device: Device, url: string, client: HttpTransport.SyncClient) =>

@@ -132,8 +132,11 @@ describe("sharing a store between two users", () => {
     expect([...rotated.provisionedTo].sort()).toEqual([alice.userId, bob.userId].sort())
     await runJson(["append", "--store", a, "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"after rotation"}'], env)
     await runJson(["sync", "--store", a, "--server", url], env)
-    const bobSync = await runJson<{ keys: { accepted: number } }>(["sync", "--store", b, "--server", url], env)
+    const bobSync = await runJson<{ keys: { accepted: number; provisioned: number }; prekeys: { publishedSigned: boolean } }>(["sync", "--store", b, "--server", url], env)
     expect(bobSync.keys.accepted).toBe(1)
+    // bob had synced (publishing prekeys), so kv2 came sealed to one of his one-time prekeys; his sync re-sealed it to his identity.
+    expect(bobSync.keys.provisioned).toBe(1)
+    expect(bobSync.prekeys.publishedSigned).toBe(false)
     const afterRotation = await runJson<ReadOut>(["read", "--store", b], env)
     expect(afterRotation.locked).toEqual([])
     expect(lines(afterRotation)).toEqual([

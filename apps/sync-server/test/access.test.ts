@@ -67,7 +67,8 @@ describe("access control over HTTP", () => {
     await expect403("member creates a KEK version", call(base, "POST", `/v1/stores/${storeA}/kek/versions`, { token: bob.token, body: { versionId: "v2", reason: "x", blobs: [] } }))
     await expect403("member rotates", call(base, "POST", `/v1/stores/${storeA}/kek/rotate`, { token: bob.token, body: { versionId: "v2", reason: "x", removeUserIds: [], blobs: [] } }))
     await expect403("member sets a status", call(base, "PUT", `/v1/stores/${storeA}/kek/versions/v1/status`, { token: bob.token, body: { status: "deprecated" } }))
-    await expect403("member provisions a blob", call(base, "POST", `/v1/stores/${storeA}/kek/blobs`, { token: bob.token, body: { versionId: "v1", userId: bob.user.userId, blob: blob("x") } }))
+    await expect403("member provisions a blob for another user", call(base, "POST", `/v1/stores/${storeA}/kek/blobs`, { token: bob.token, body: { versionId: "v1", userId: alice.user.userId, blob: blob("x") } }))
+    await expect403("non-member provisions their own blob", call(base, "POST", `/v1/stores/${storeA}/kek/blobs`, { token: eve.token, body: { versionId: "v1", userId: eve.user.userId, blob: blob("x") } }))
     await expect403("member deletes a blob", call(base, "DELETE", `/v1/stores/${storeA}/kek/blobs/users/${alice.user.userId}/versions/v1`, { token: bob.token }))
     await expect403("member reads the audit log", call(base, "GET", `/v1/stores/${storeA}/audit`, { token: bob.token }))
     await expect403("reader reads the audit log", call(base, "GET", `/v1/stores/${storeA}/audit`, { token: rita.token }))
@@ -77,8 +78,9 @@ describe("access control over HTTP", () => {
     await expect403("admin of B reads A's audit", call(base, "GET", `/v1/stores/${storeA}/audit`, { token: eve.token }))
     expect(refused).toEqual([])
 
-    // And what each may do.
+    // And what each may do (a member may replace their own blob: re-sealing a prekey-sealed one to their identity).
     expect((await call(base, "GET", `/v1/stores/${storeA}/kek/blobs/me`, { token: bob.token })).body).toHaveLength(1)
+    expect((await call(base, "POST", `/v1/stores/${storeA}/kek/blobs`, { token: rita.token, body: { versionId: "v1", userId: rita.user.userId, blob: blob("r") } })).status).toBe(201)
     expect((await call(base, "GET", `/v1/stores/${storeA}/kek/blobs/users/${bob.user.userId}`, { token: bob.token })).status).toBe(200)
     expect((await call(base, "GET", `/v1/stores/${storeA}/kek/blobs/users/${bob.user.userId}`, { token: alice.token })).status).toBe(200)
     expect((await call(base, "GET", `/v1/stores/${storeA}/records`, { token: rita.token })).status).toBe(200)

@@ -27,12 +27,13 @@ import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { Bytes } from "@cipherlog/domain"
 import { LocalStore } from "@cipherlog/event-store"
 import { SqliteNodeEventStore } from "@cipherlog/event-store-sqlite-node"
-import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
+import { Identity, KekBlob, Keyring, KeyStore, Prekeys, Vault } from "@cipherlog/keys"
 import { SyncEngine, SyncTransport } from "@cipherlog/sync"
-import { HttpTransport, Sharing } from "@cipherlog/sync-transport-http"
+import { HttpTransport, PrekeyClient, Sharing } from "@cipherlog/sync-transport-http"
 import { FetchHttpClient } from "@effect/platform"
 import { Effect, Either, FastCheck as fc, Layer, Option, Redacted, type Scope, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Client from "./support/client.js"
 import * as Servers from "./support/server.js"
 
 
@@ -558,6 +559,190 @@ describe("sharing a store through a SQLite server process", () => {
       yield* phone.engine.syncOnce
       yield* syncAll([alice, bob, carol])
       for (const d of [alice, bob, carol]) expect(yield* titles(d)).toEqual([...all, "Rejected"].sort())
+    }))
+  }, 120_000)
+})
+
+/** A user's prekey maintenance (what `cipherlog sync` runs), with an optional policy (e.g. fewer one-time prekeys). */
+const maintain = (p: Person, policy?: Prekeys.PrekeyPolicy) =>
+  Effect.provide(PrekeyClient.maintain(p.client, p.keyring, policy === undefined ? {} : { policy }), NodeCrypto.layer)
+
+/** The KEK blob the server holds for `member` of `versionId`, as an admin reads it, parsed. */
+const blobOf = (admin: Person, storeId: string, member: Person, versionId: string) =>
+  Effect.gen(function*() {
+    const stored = yield* admin.client.authenticated((api) =>
+      api.kek.userBlob({ path: { storeId: sid(storeId), userId: uid(member.userId), versionId: vid(versionId) } })
+    )
+    const bytes = Bytes.fromBase64Url(stored.blob)!
+    return yield* KekBlob.parse(bytes, { storeId, versionId, recipient: member.public })
+  })
+
+describe("prekeys: provisioning to a member who is offline", () => {
+  let server: Awaited<ReturnType<typeof Servers.startSqlite>>
+  beforeAll(async () => {
+    server = await Servers.startSqlite()
+  }, 60_000)
+  afterAll(() => server?.stop())
+
+  it("alice provisions kv1 and a rotation's kv2 to bob's one-time prekeys while bob is offline; bob syncs later, reads everything, and the used secrets are gone", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `pk-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const bob = yield* person(server.url, storeId, `bob-${storeId}`)
+      // bob's first sync publishes his prekeys; then he goes offline (no request of his until the end).
+      const first = yield* maintain(bob)
+      expect([Option.isSome(first.publishedSigned), first.uploaded, first.oneTimeOnServer]).toEqual([true, 100, 100])
+      expect(yield* Prekeys.secrets(bob.keyring.vault, "one-time")).toHaveLength(100)
+
+      yield* append(alice, "g1", "before bob")
+      yield* alice.engine.syncOnce
+      yield* share(alice, bob, storeId)
+      const kv1 = yield* blobOf(alice, storeId, bob, "kv1")
+      expect(Option.getOrThrow(kv1.prekey).kind).toBe("one-time")
+      // A rotation while bob is still offline: kv2 goes to another one-time prekey of his.
+      const rotated = yield* Effect.provide(Sharing.rotate(ctx(alice, storeId), { identities: trusted(alice) }), NodeCrypto.layer)
+      expect(rotated.versionId).toBe("kv2")
+      const kv2 = yield* blobOf(alice, storeId, bob, "kv2")
+      expect(Option.getOrThrow(kv2.prekey).kind).toBe("one-time")
+      expect(Option.getOrThrow(kv2.prekey).prekeyId).not.toBe(Option.getOrThrow(kv1.prekey).prekeyId)
+      // alice's own blob stays sealed to her identity key (her other devices open it too).
+      expect(Option.isNone((yield* blobOf(alice, storeId, alice, "kv2")).prekey)).toBe(true)
+      yield* append(alice, "g2", "after rotation")
+      yield* alice.engine.syncOnce
+
+      // bob comes online: verifies alice, takes his blobs, syncs, reads everything.
+      const aliceIdentity = yield* verifiedIdentity(bob, alice.userId, alice.safetyNumber)
+      expect(yield* acceptBlobs(bob, storeId, new Map([[alice.userId, aliceIdentity]]))).toBe(2)
+      expect((yield* bob.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "decrypt-only"], ["kv2", "active"]])
+      yield* bob.engine.syncOnce
+      yield* bob.store.retryParked
+      expect(yield* view(bob)).toEqual(yield* view(alice))
+      expect(yield* view(bob)).toHaveLength(2)
+      // Forward secrecy: the two one-time secrets used are erased from bob's vault; the other 98 remain.
+      const held = new Set((yield* Prekeys.secrets(bob.keyring.vault, "one-time")).map((s) => s.prekeyId))
+      expect(held.size).toBe(98)
+      for (const used of [kv1, kv2]) expect(held.has(Option.getOrThrow(used.prekey).prekeyId)).toBe(false)
+      // The next sync publishes nothing new (98 left, the signed prekey is current).
+      const second = yield* maintain(bob)
+      expect([Option.isSome(second.publishedSigned), second.uploaded, second.oneTimeOnServer]).toEqual([false, 0, 98])
+    }))
+  }, 120_000)
+
+  it("claims: never the same one-time prekey twice, rate limited per claimer, admins only; prekey writes are the user's own and bounded", async () => {
+    await scoped(Effect.gen(function*() {
+      const storeId = `pkc-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(server.url, storeId)
+      const bob = yield* person(server.url, storeId, `bob-${storeId}`)
+      const carol = yield* person(server.url, storeId, `carol-${storeId}`)
+      yield* maintain(bob, { ...Prekeys.defaultPolicy, oneTimeTarget: 15 })
+      yield* share(alice, bob, storeId, "member")
+      const claim = (p: Person) =>
+        p.client.authenticated((api) => api.prekeys.claim({ path: { storeId: sid(storeId), userId: uid(bob.userId) } }))
+      // addMember used one; alice may be handed 9 more this hour, all different; then the signed prekey alone.
+      const ids: Array<string> = []
+      for (let i = 0; i < 12; i++) {
+        const bundle = yield* claim(alice)
+        if (bundle.oneTimePrekey !== undefined) ids.push(bundle.oneTimePrekey.prekeyId)
+      }
+      expect(ids).toHaveLength(9)
+      expect(new Set(ids).size).toBe(9)
+      const used = Option.getOrThrow((yield* blobOf(alice, storeId, bob, "kv1")).prekey).prekeyId
+      expect(ids).not.toContain(used)
+      expect((yield* bob.client.authenticated((api) => api.prekeys.status({ path: { userId: uid(bob.userId) } }))).oneTimeCount).toBe(5)
+      // Not an admin of the store (carol is no member; bob is a member, not an admin): 403.
+      expect(yield* failureTag(claim(carol))).toBe("Forbidden")
+      expect(yield* failureTag(claim(bob))).toBe("Forbidden")
+      // A member without prekeys: 404 (the sharing module then seals to the identity key).
+      yield* share(alice, carol, storeId, "member")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.prekeys.claim({ path: { storeId: sid(storeId), userId: uid(alice.userId) } })))).toBe("Forbidden")
+      expect(yield* failureTag(alice.client.authenticated((api) => api.prekeys.claim({ path: { storeId: sid(storeId), userId: uid(carol.userId) } })))).toBe("NotFound")
+      expect(Option.isNone((yield* blobOf(alice, storeId, carol, "kv1")).prekey)).toBe(true)
+
+      // Writes to another user's prekeys: 403; reading another user's status: 403.
+      const signed = yield* Effect.provide(Prekeys.newSignedPrekey(carol.keyring.vault, yield* carol.keyring.identity, Date.now()), NodeCrypto.layer)
+      const { userId: _, ...payload } = signed
+      expect(yield* failureTag(carol.client.authenticated((api) => api.prekeys.publishSigned({ path: { userId: uid(bob.userId) }, payload })))).toBe("Forbidden")
+      expect(yield* failureTag(carol.client.authenticated((api) => api.prekeys.status({ path: { userId: uid(bob.userId) } })))).toBe("Forbidden")
+      const otk = { prekeyId: "otk_x", publicKey: new Uint8Array(32).fill(1), signature: new Uint8Array(64).fill(2) }
+      expect(yield* failureTag(carol.client.authenticated((api) => api.prekeys.uploadOneTime({ path: { userId: uid(bob.userId) }, payload: { prekeys: [otk] } })))).toBe("Forbidden")
+      // Duplicate ids (in one upload, or one already used): 422.
+      const own = { userId: uid(carol.userId) }
+      expect(yield* failureTag(carol.client.authenticated((api) => api.prekeys.uploadOneTime({ path: own, payload: { prekeys: [otk, otk] } })))).toBe("Unprocessable")
+      const bobsStatus = yield* bob.client.authenticated((api) => api.prekeys.status({ path: { userId: uid(bob.userId) } }))
+      expect(bobsStatus.oneTimeCount).toBe(5)
+    }))
+  }, 120_000)
+
+  it("bad input is refused with 4xx before it reaches the store; only the user writes their prekeys", async () => {
+    const id = Date.now().toString(36)
+    const { token, user } = await Client.signUp(server.url, `erin-${id}`)
+    const other = await Client.signUp(server.url, `frank-${id}`)
+    const b64 = (n: number, fill = 1) => Bytes.toBase64Url(new Uint8Array(n).fill(fill))
+    const otk = (i: number) => ({ prekeyId: `otk-${i}`, publicKey: b64(32, i % 256), signature: b64(64) })
+    const signed = { prekeyId: "spk-1", publicKey: b64(32), createdAt: Date.now(), signature: b64(64) }
+    const call = (method: string, path: string, body?: unknown, as = token) =>
+      Client.call(server.url, method, `/v1/users/${user.userId}/prekeys/${path}`, { token: as, ...(body === undefined ? {} : { body }) })
+    // Without a session: 401. As another user: 403, and nothing is written.
+    expect((await Client.call(server.url, "GET", `/v1/users/${user.userId}/prekeys/status`)).status).toBe(401)
+    expect((await call("PUT", "signed", signed, other.token)).status).toBe(403)
+    expect((await call("POST", "one-time", { prekeys: [otk(1)] }, other.token)).status).toBe(403)
+    expect((await call("GET", "status", undefined, other.token)).status).toBe(403)
+    expect((await call("GET", "status")).body).toEqual({ oneTimeCount: 0 })
+    // Malformed bodies: 400.
+    for (const bad of [{ ...signed, publicKey: b64(31) }, { ...signed, signature: b64(63) }, { ...signed, prekeyId: "" }, { ...signed, prekeyId: "x".repeat(65) }, { ...signed, prekeyId: "a/b" }, { ...signed, createdAt: "now" }]) {
+      expect((await call("PUT", "signed", bad)).status, JSON.stringify(bad)).toBe(400)
+    }
+    expect((await call("POST", "one-time", { prekeys: [] })).status).toBe(400)
+    expect((await call("POST", "one-time", { prekeys: Array.from({ length: 101 }, (_, i) => otk(i)) })).status).toBe(400)
+    expect((await call("POST", "one-time", { prekeys: [{ ...otk(1), publicKey: b64(33) }] })).status).toBe(400)
+    // Bounds: 100 per upload, 200 unclaimed; a repeated id: 422.
+    expect((await call("PUT", "signed", signed)).status).toBe(200)
+    expect((await call("POST", "one-time", { prekeys: Array.from({ length: 100 }, (_, i) => otk(i)) })).status).toBe(201)
+    expect((await call("POST", "one-time", { prekeys: [otk(7)] })).body).toMatchObject({ _tag: "Unprocessable", reason: "duplicate-prekey" })
+    expect((await call("POST", "one-time", { prekeys: Array.from({ length: 100 }, (_, i) => otk(100 + i)) })).status).toBe(201)
+    const over = await call("POST", "one-time", { prekeys: [otk(500)] })
+    expect([over.status, over.body.reason]).toEqual([422, "prekey-limit"])
+    expect((await call("GET", "status")).body).toEqual({ signedPrekey: { prekeyId: "spk-1", createdAt: signed.createdAt }, oneTimeCount: 200 })
+  }, 60_000)
+})
+
+describe("prekeys: two server processes on one PostgreSQL database", () => {
+  let database: Awaited<ReturnType<typeof Servers.freshDatabase>>
+  let servers: ReadonlyArray<Servers.Server> = []
+  beforeAll(async () => {
+    database = await Servers.freshDatabase()
+    servers = await Promise.all([Servers.start({ DATABASE_URL: database.url }), Servers.start({ DATABASE_URL: database.url })])
+  }, 60_000)
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s.stop()))
+    await database?.drop()
+  })
+
+  it("concurrent claims by four admins through both processes hand out each of bob's one-time prekeys once, and only once", async () => {
+    await scoped(Effect.gen(function*() {
+      const [a, b] = [servers[0]!.url, servers[1]!.url]
+      const storeId = `pkpg-${Date.now().toString(36)}`
+      const alice = yield* aliceWithStore(a, storeId)
+      const bob = yield* person(b, storeId, `bob-${storeId}`)
+      const admins = [alice, yield* person(b, storeId, `ann-${storeId}`), yield* person(a, storeId, `abe-${storeId}`), yield* person(b, storeId, `amy-${storeId}`)]
+      for (const p of admins.slice(1)) {
+        yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(p.userId) }, payload: { role: "admin" } }))
+      }
+      yield* alice.client.authenticated((api) => api.stores.putMember({ path: { storeId: sid(storeId), userId: uid(bob.userId) }, payload: { role: "member" } }))
+      yield* maintain(bob, { ...Prekeys.defaultPolicy, oneTimeTarget: 30 })
+      // 40 claims at once (each admin's 10 per hour), spread over both processes: 30 one-time prekeys to hand out.
+      const claims = admins.flatMap((admin) => Array.from({ length: 10 }, () =>
+        admin.client.authenticated((api) => api.prekeys.claim({ path: { storeId: sid(storeId), userId: uid(bob.userId) } }))))
+      const bundles = yield* Effect.all(claims, { concurrency: "unbounded" })
+      const handedOut = bundles.flatMap((x) => (x.oneTimePrekey === undefined ? [] : [x.oneTimePrekey.prekeyId]))
+      expect(handedOut).toHaveLength(30)
+      expect(new Set(handedOut).size).toBe(30)
+      const uploaded = new Set((yield* Prekeys.secrets(bob.keyring.vault, "one-time")).map((s) => s.prekeyId))
+      expect(handedOut.every((id) => uploaded.has(id))).toBe(true)
+      expect((yield* bob.client.authenticated((api) => api.prekeys.status({ path: { userId: uid(bob.userId) } }))).oneTimeCount).toBe(0)
+      // Every claim is in the store's audit log, whichever process served it.
+      const audit = yield* alice.client.authenticated((api) => api.audit.list({ path: { storeId: sid(storeId) }, urlParams: { limit: 1000 } }))
+      expect(audit.entries.filter((e) => e.action === "prekey.claim")).toHaveLength(40)
     }))
   }, 120_000)
 })

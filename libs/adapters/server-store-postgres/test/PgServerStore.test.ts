@@ -10,15 +10,21 @@ const storeOn = (url: string) => PgServerStore.layer({ url: Redacted.make(url), 
 
 ServerStoreConformance.suite("postgres", layerFresh(storeOn), { rawSql: true, runs: 10 })
 
+/** Two stores on one fresh database, each with its own pool: as two server processes. */
+const twoProcesses = Effect.gen(function*() {
+  const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
+    Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
+    Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
+  )))
+  const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
+  const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+  return [a, b] as const
+})
+
 describe("PgServerStore", () => {
   it.effect("INV-003 two stores (two pools, as two server processes) appending concurrently to one store stay gapless; one hears the other", () =>
     Effect.scoped(Effect.gen(function*() {
-      const both = yield* Layer.build(layerFresh((url) => Layer.mergeAll(
-        Layer.effect(ProcessA, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url))),
-        Layer.effect(ProcessB, ServerStore.ServerStore).pipe(Layer.provide(storeOn(url)))
-      )))
-      const a = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessA.key) as ServerStore.ServerStore | undefined))
-      const b = Option.getOrThrow(Option.fromNullable(both.unsafeMap.get(ProcessB.key) as ServerStore.ServerStore | undefined))
+      const [a, b] = yield* twoProcesses
       const storeId = yield* ServerStoreConformance.freshStore(a)
       const heard = yield* b.subscribe
       // Many writers on both "processes", each on its own aggregates, racing for the same store row.
@@ -36,6 +42,14 @@ describe("PgServerStore", () => {
         body: () => Effect.map(Queue.take(heard), (h) => (h.storeId === storeId ? h.head : 0))
       }).pipe(Effect.timeout("10 seconds"), Effect.either)
       expect(Either.isRight(seen)).toBe(true)
+    })))
+
+  it.effect("prekeys: two stores (two pools, as two server processes) claiming one user's prekeys concurrently never hand one out twice", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const [a, b] = yield* twoProcesses
+      const storeId = yield* ServerStoreConformance.freshStore(a)
+      const report = yield* ServerStoreConformance.checks.prekeySingleUse([a, b], storeId, { prekeys: 150, claims: 200 })
+      expect([report.handedOut.length, report.duplicates, report.unknown, report.remaining]).toEqual([150, 0, 0, 0])
     })))
 
   it.effect("INV-001 mutant: without the trigger, raw UPDATE and DELETE go through (the check sees it)", () =>
@@ -61,8 +75,8 @@ describe("PgServerStore", () => {
         return { refused, left: left.map((m) => Number(m.migration_id)) }
       }).pipe(Effect.provide(layerFresh(storeOn)))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3]])
-      expect(refused.message).toContain("migrated by a newer server (schema migration 3; this server knows up to 2)")
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 4; this server knows up to 3)")
     }))
 
   it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>

@@ -134,12 +134,48 @@ export const schemaV2: ReadonlyArray<string> = [
 ]
 
 /**
+ * Migration 3: prekeys. One signed prekey per user (replaced on rotation);
+ * one-time prekeys kept with their claim (`claimed_at`, `claimed_by`) so
+ * that an id is handed out once, ever, and claims can be rate limited per
+ * claimer. A claimed row cannot be claimed again or deleted, even by raw SQL.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV3: ReadonlyArray<string> = [
+  `CREATE TABLE signed_prekeys (
+    user_id TEXT PRIMARY KEY NOT NULL,
+    prekey_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    signature TEXT NOT NULL,
+    published_at INTEGER NOT NULL
+  ) STRICT`,
+  `CREATE TABLE one_time_prekeys (
+    user_id TEXT NOT NULL,
+    prekey_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    uploaded_at INTEGER NOT NULL,
+    claimed_at INTEGER,
+    claimed_by TEXT,
+    PRIMARY KEY (user_id, prekey_id)
+  ) STRICT`,
+  `CREATE INDEX one_time_prekeys_unclaimed ON one_time_prekeys (user_id, uploaded_at, prekey_id) WHERE claimed_at IS NULL`,
+  `CREATE INDEX one_time_prekeys_claims ON one_time_prekeys (user_id, claimed_by, claimed_at) WHERE claimed_at IS NOT NULL`,
+  `CREATE TRIGGER one_time_prekeys_claimed_once BEFORE UPDATE ON one_time_prekeys WHEN OLD.claimed_at IS NOT NULL
+    BEGIN SELECT RAISE(ABORT, 'a claimed one-time prekey stays claimed'); END`,
+  `CREATE TRIGGER one_time_prekeys_no_delete BEFORE DELETE ON one_time_prekeys
+    BEGIN SELECT RAISE(ABORT, 'one-time prekey ids are kept: an id is usable once, ever'); END`
+]
+
+/**
  * The highest migration this code has; a database with a higher one is refused.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const latestMigration = 2
+export const latestMigration = 3
 
 /**
  * The migrations, in order.
@@ -149,7 +185,8 @@ export const latestMigration = 2
  */
 export const migrations: Migrator.Loader = Migrator.fromRecord({
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement))),
-  "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement)))
+  "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement))),
+  "0003_prekeys": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV3, (statement) => sql.unsafe(statement)))
 })
 
 /**

@@ -21,6 +21,13 @@
  *   sender is a trusted identity and imports the versions with the status
  *   the server lists.
  *
+ * Blobs for another user are sealed to a prekey of theirs when the server
+ * hands out a bundle that verifies against their verified identity
+ * (`PrekeyClient.claimFor`: a one-time prekey while any remain, else the
+ * signed prekey), and to their identity key otherwise; blobs for the caller
+ * itself always to its identity key (its other devices open them too).
+ * Opening a prekey-sealed blob erases the one-time prekey it used.
+ *
  * The new KEK of a rotation is random bytes sealed to the recipients before
  * anything is sent and imported into the admin's keyring only once the
  * server accepted the rotation: a refused rotation leaves no local version
@@ -40,6 +47,7 @@ import type { Models } from "@cipherlog/sync-api"
 import { Clock, Effect, Option, Schema } from "effect"
 import type { SyncClient } from "./HttpTransport.js"
 import { common, type Failure, unavailable } from "./internal/error.js"
+import * as PrekeyClient from "./PrekeyClient.js"
 
 /**
  * Why a sharing operation was refused.
@@ -213,6 +221,12 @@ export const members = (ctx: Context): Effect.Effect<ReadonlyArray<Models.Member
     Effect.catchAll(mapFailure(ctx.storeId, "list the members"))
   )
 
+/** What to seal `recipient`'s blob to: a verified prekey of theirs (one claim per blob), none for the caller itself or without a bundle. */
+const prekeyFor = (ctx: Context, recipient: Identity.PublicIdentity) =>
+  recipient.userId === ctx.keyring.userId
+    ? Effect.succeed({})
+    : Effect.map(PrekeyClient.claimFor(ctx.client, ctx.storeId, recipient), Option.match({ onNone: () => ({}), onSome: (prekey) => ({ prekey }) }))
+
 /** KEK versions this keyring holds with their key (not destroyed), oldest first. */
 const liveVersions = (ctx: Context) =>
   Effect.map(ctx.keyring.kekVersions(ctx.storeId), (vs) => vs.filter((v) => v.status !== "destroyed").sort((a, b) => a.createdAt - b.createdAt))
@@ -236,7 +250,8 @@ export const provisionAll = (
     const provisioned: Array<string> = []
     for (const v of yield* liveVersions(ctx)) {
       if (!onServer.some((s) => s.versionId === v.versionId)) continue
-      const blob = yield* KekBlob.provision(ctx.keyring, { storeId: ctx.storeId, versionId: v.versionId, recipient: identity }).pipe(
+      const prekey = yield* prekeyFor(ctx, identity)
+      const blob = yield* KekBlob.provision(ctx.keyring, { storeId: ctx.storeId, versionId: v.versionId, recipient: identity, ...prekey }).pipe(
         Effect.catchTag("KeysMissing", () => Effect.succeed(undefined))
       )
       if (blob === undefined) continue
@@ -403,7 +418,8 @@ export const rotate = (
     return yield* Effect.gen(function*() {
       const blobs = yield* Effect.forEach(recipients, (recipient) =>
         Effect.map(
-          KekBlob.seal({ target: { storeId, versionId, recipient }, sender: self, kek: raw, createdAt }),
+          Effect.flatMap(prekeyFor(ctx, recipient), (prekey) =>
+            KekBlob.seal({ target: { storeId, versionId, recipient }, sender: self, kek: raw, createdAt, ...prekey })),
           (bytes) => ({ userId: uid(recipient.userId), blob: Bytes.toBase64Url(bytes) })
         ))
       const refusedBy = (method: string) => (e: Failure) =>

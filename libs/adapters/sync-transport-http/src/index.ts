@@ -13,3 +13,10 @@ export * as HttpTransport from "./HttpTransport.js"
  * @since 0.1.0
  */
 export * as Sharing from "./Sharing.js"
+
+/**
+ * Prekeys: maintenance (publish, replenish, rotate) and verified claims.
+ *
+ * @since 0.1.0
+ */
+export * as PrekeyClient from "./PrekeyClient.js"

@@ -7,13 +7,12 @@
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import type { KeyId, StoreId, UserId } from "@cipherlog/domain"
 import { Bytes } from "@cipherlog/domain"
-import { Identity, KekBlob, Keyring, KeyStore, Vault } from "@cipherlog/keys"
+import { type Identity, KekBlob } from "@cipherlog/keys"
 import { SyncTransport } from "@cipherlog/sync"
-import { FetchHttpClient } from "@effect/platform"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Redacted } from "effect"
-import { HttpTransport, Sharing } from "../src/index.js"
-import { serverRuntime, urlOf } from "./support.js"
+import { Effect, Option } from "effect"
+import { Sharing } from "../src/index.js"
+import { keyringUser, serverRuntime, urlOf } from "./support.js"
 
 const runtime = serverRuntime()
 afterAll(() => runtime.dispose())
@@ -21,20 +20,7 @@ const baseUrl = Effect.promise(() => runtime.runPromise(urlOf))
 
 let n = 0
 /** A registered user with a keyring in memory and a client. */
-const person = (name: string) =>
-  Effect.gen(function*() {
-    const userId = `${name}${Date.now().toString(36)}${n++}`
-    const vault = yield* Effect.provide(
-      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
-      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
-    )
-    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-d` }), NodeCrypto.layer)
-    const identity = yield* keyring.identity
-    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl: yield* baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
-    yield* client.register
-    const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
-    return { userId, keyring, client, public: identity.public, safetyNumber }
-  })
+const person = (name: string) => Effect.flatMap(baseUrl, (url) => keyringUser(url, name))
 type Person = Effect.Effect.Success<ReturnType<typeof person>>
 
 const ctx = (p: Person, storeId: string): Sharing.Context => ({ client: p.client, keyring: p.keyring, storeId })

@@ -7,7 +7,8 @@ import type { StoreId, UserId } from "@cipherlog/domain"
 import { ServerConfig, ServerStore, SyncServer } from "@cipherlog/server"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Identity, Keyring, KeyStore, Vault } from "@cipherlog/keys"
+import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { createServer } from "node:http"
 import { HttpTransport } from "../src/index.js"
 
@@ -62,4 +63,21 @@ export const store = (admin: Effect.Effect.Success<ReturnType<typeof user>>, mem
         api.stores.putMember({ path: { storeId, userId: m as UserId }, payload: { role: "member" } }))
     }
     return storeId
+  })
+
+let people = 0
+/** A registered user with a keyring in memory (its own identity) and a client of `baseUrl`. */
+export const keyringUser = (baseUrl: string, name: string) =>
+  Effect.gen(function*() {
+    const userId = `${name}${Date.now().toString(36)}${people++}`
+    const vault = yield* Effect.provide(
+      Vault.create(Redacted.make(`${userId} passphrase`), { policy: Vault.insecureTestPolicy }),
+      Layer.merge(KeyStore.layerMemory(), NodeCrypto.layer)
+    )
+    const keyring = yield* Effect.provide(Keyring.initialize(vault, { userId, deviceId: `${userId}-d` }), NodeCrypto.layer)
+    const identity = yield* keyring.identity
+    const client = yield* HttpTransport.forKeyring(keyring, { baseUrl }).pipe(Effect.provide(Layer.merge(FetchHttpClient.layer, NodeCrypto.layer)))
+    yield* client.register
+    const safetyNumber = yield* Effect.provide(Identity.fingerprint(identity.public), NodeCrypto.layer)
+    return { userId, keyring, client, public: identity.public, safetyNumber }
   })

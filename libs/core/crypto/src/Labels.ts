@@ -42,6 +42,8 @@ export const labels = {
   cacheKey: label("cipherlog/v1/cache-key"),
   /** HPKE `info` when a KEK version is sealed to a member (a KEK blob). */
   kekBlob: label("cipherlog/v1/kek-blob"),
+  /** HPKE `info` when a KEK version is sealed to one of a member's prekeys (a KEK blob v2). */
+  kekBlobPrekey: label("cipherlog/v1/kek-blob-prekey"),
   /** HPKE `info` when key material is sealed to a device of the same user. */
   deviceTransfer: label("cipherlog/v1/device-transfer")
 } as const

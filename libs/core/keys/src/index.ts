@@ -19,6 +19,8 @@ export * as KeyStore from "./KeyStore.js"
 /** @since 0.1.0 */
 export * from "./KeyStoreError.js"
 /** @since 0.1.0 */
+export * as Prekeys from "./Prekeys.js"
+/** @since 0.1.0 */
 export * as Recovery from "./Recovery.js"
 /** @since 0.1.0 */
 export * as Vault from "./Vault.js"

@@ -1,18 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Bytes } from "@cipherlog/domain"
 import { Effect, Either, Exit } from "effect"
-import { Identity, KekBlob, Keyring, Vault } from "../src/index.js"
-import { contains, memory, passphrase, policy } from "./fixtures.js"
+import { Identity, KekBlob } from "../src/index.js"
+import { contains, userKeyring } from "./fixtures.js"
 import { NodeCrypto } from "@cipherlog/crypto-node"
 
 const layer = NodeCrypto.layer
 
-/** A keyring in its own in-memory key store. */
-const user = (userId: string, identity?: Identity.IdentitySecrets) =>
-  Effect.gen(function*() {
-    const vault = yield* Vault.create(passphrase, { policy })
-    return yield* Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop`, ...(identity ? { identity } : {}) })
-  }).pipe(Effect.provide(memory().layer))
+const user = userKeyring
 
 /** Alice (admin, holds kv1 of s1), Bob and Carol (hold nothing). */
 const people = Effect.gen(function*() {
@@ -86,9 +81,9 @@ describe("KekBlob", () => {
       }
       expect(reasonOf(yield* attempt({ blob: blob.slice(0, blob.length - 1) }))).toBe("malformed")
       expect(reasonOf(yield* attempt({ blob: new Uint8Array(0) }))).toBe("malformed")
-      const v2 = blob.slice()
-      v2[0] = 2
-      expect(reasonOf(yield* attempt({ blob: v2 }))).toBe("unsupported-version")
+      const v3 = blob.slice()
+      v3[0] = 3
+      expect(reasonOf(yield* attempt({ blob: v3 }))).toBe("unsupported-version")
 
       // The error names ids only: no blob bytes, no key bytes.
       const failure = yield* attempt({ storeId: "s2" })

@@ -1,6 +1,6 @@
 import { NodeCrypto } from "@cipherlog/crypto-node"
 import { Effect, Layer, Redacted } from "effect"
-import { Keyring, KeyStore, Vault } from "../src/index.js"
+import { type Identity, Keyring, KeyStore, Vault } from "../src/index.js"
 
 /** Cheap Argon2 for tests; production code never uses it. */
 export const policy = Vault.insecureTestPolicy
@@ -33,3 +33,10 @@ export const newKeyring = (keyPolicy: Keyring.KeyPolicy = Keyring.defaultPolicy)
     const vault = yield* Vault.create(passphrase, { policy })
     return yield* Keyring.initialize(vault, { userId: "u1", deviceId: "d1" }, keyPolicy)
   })
+
+/** A keyring for `userId` (device `<userId>-laptop`) in its own in-memory key store; with `identity`, that identity. */
+export const userKeyring = (userId: string, identity?: Identity.IdentitySecrets) =>
+  Effect.gen(function*() {
+    const vault = yield* Vault.create(passphrase, { policy })
+    return yield* Keyring.initialize(vault, { userId, deviceId: `${userId}-laptop`, ...(identity ? { identity } : {}) })
+  }).pipe(Effect.provide(memory().layer))

@@ -1,7 +1,8 @@
 /**
  * The `ServerStore` port: everything the sync server persists — users,
  * login challenges, sessions (token hashes only), stores and members,
- * records, KEK versions and blobs, the audit log and recovery material.
+ * records, KEK versions and blobs, the audit log, prekeys and recovery
+ * material.
  *
  * The record rules are enforced atomically inside the adapter
  * (docs/invariants.md): `append` assigns a per-store, strictly increasing,
@@ -235,6 +236,43 @@ export interface ServerStore {
     readonly after: number
     readonly limit: number
   }) => Effect.Effect<ReadonlyArray<Models.AuditEntry>, ServiceUnavailable>
+
+  // Prekeys --------------------------------------------------------------------------
+  /** Publishes (or replaces) a user's signed prekey. */
+  readonly putSignedPrekey: (input: {
+    readonly userId: UserId
+    readonly prekey: Models.SignedPrekey
+    readonly at: number
+  }) => Effect.Effect<Models.PrekeyStatus, ServiceUnavailable>
+  /**
+   * Adds one-time prekeys. Refused (nothing added) when an id was ever
+   * uploaded before for the user (claimed ones included: an id is usable
+   * once, ever) or when more than `max` would then wait unclaimed.
+   */
+  readonly addOneTimePrekeys: (input: {
+    readonly userId: UserId
+    readonly prekeys: ReadonlyArray<Models.OneTimePrekey>
+    readonly at: number
+    readonly max: number
+  }) => Effect.Effect<Models.PrekeyStatus, Unprocessable | ServiceUnavailable>
+  readonly prekeyStatus: (userId: UserId) => Effect.Effect<Models.PrekeyStatus, ServiceUnavailable>
+  /**
+   * Claims `userId`'s bundle for `actor`, an admin of `storeId` (checked by
+   * the caller): the signed prekey and, unless `actor` was handed `perWindow`
+   * of this user's one-time prekeys in the last `windowMs`, the oldest
+   * unclaimed one-time prekey, marked claimed in the same transaction — it
+   * is never handed out again, to anyone, even by another process on the
+   * same database. Writes a `prekey.claim` audit entry in the store. None
+   * when the user has no signed prekey.
+   */
+  readonly claimPrekeys: (
+    input: {
+      readonly storeId: StoreId
+      readonly userId: UserId
+      readonly perWindow: number
+      readonly windowMs: number
+    } & Actor
+  ) => Effect.Effect<Option.Option<Models.PrekeyBundle>, ServiceUnavailable>
 
   // Recovery -------------------------------------------------------------------------
   /** Stores recovery material; the first writer owns the locator, only it can replace. */

@@ -31,7 +31,7 @@ import {
 import { Migrator, SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
 import * as GroupCommit from "./GroupCommit.js"
-import { appendError, blobError, notMember, rotationError, unknownUser } from "./internal/refusals.js"
+import { appendError, blobError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./internal/refusals.js"
 import {
   aggregateKey,
   aggregatesOf,
@@ -144,6 +144,39 @@ const toAudit = (r: AuditRow): Models.AuditEntry => ({
 })
 
 type AuditInput = Omit<Models.AuditEntry, "seq" | "at" | "actorUserId">
+
+interface SignedPrekeyRow {
+  readonly prekey_id: string
+  readonly public_key: string
+  readonly created_at: Num
+  readonly signature: string
+}
+
+interface OneTimePrekeyRow {
+  readonly prekey_id: string
+  readonly public_key: string
+  readonly signature: string
+}
+
+/** Keys are written by the server as canonical base64url; a row that does not decode is a corrupt database. */
+const key = (text: string): Uint8Array => {
+  const bytes = Bytes.fromBase64Url(text)
+  if (bytes === undefined) throw new Error("a prekey column does not hold base64url")
+  return bytes
+}
+
+const toSignedPrekey = (r: SignedPrekeyRow): Models.SignedPrekey => ({
+  prekeyId: r.prekey_id,
+  publicKey: key(r.public_key),
+  createdAt: num(r.created_at),
+  signature: key(r.signature)
+})
+
+const toOneTimePrekey = (r: OneTimePrekeyRow): Models.OneTimePrekey => ({
+  prekeyId: r.prekey_id,
+  publicKey: key(r.public_key),
+  signature: key(r.signature)
+})
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -648,6 +681,68 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           (rows) => rows.map(toAudit)
         )),
 
+      putSignedPrekey: ({ at, prekey, userId }) =>
+        tx("putSignedPrekey")(Effect.gen(function*() {
+          yield* sql`INSERT INTO signed_prekeys ${
+            sql.insert({
+              user_id: userId,
+              prekey_id: prekey.prekeyId,
+              public_key: Bytes.toBase64Url(prekey.publicKey),
+              created_at: prekey.createdAt,
+              signature: Bytes.toBase64Url(prekey.signature),
+              published_at: at
+            })
+          } ON CONFLICT (user_id) DO UPDATE SET prekey_id = excluded.prekey_id, public_key = excluded.public_key,
+            created_at = excluded.created_at, signature = excluded.signature, published_at = excluded.published_at`
+          return yield* prekeyStatus(userId)
+        })),
+      addOneTimePrekeys: ({ at, max, prekeys, userId }) =>
+        tx("addOneTimePrekeys")(Effect.gen(function*() {
+          const ids = prekeys.map((p) => p.prekeyId)
+          if (new Set(ids).size !== ids.length) return yield* Effect.fail(prekeyIdTaken(userId))
+          const taken = yield* sql`SELECT prekey_id FROM one_time_prekeys WHERE user_id = ${userId} AND prekey_id IN ${sql.in(ids)}`
+          if (taken.length > 0) return yield* Effect.fail(prekeyIdTaken(userId))
+          const before = yield* prekeyStatus(userId)
+          if (before.oneTimeCount + prekeys.length > max) return yield* Effect.fail(prekeyLimit(userId, max))
+          yield* insertRows(
+            "one_time_prekeys",
+            prekeys.map((p) => ({
+              user_id: userId,
+              prekey_id: p.prekeyId,
+              public_key: Bytes.toBase64Url(p.publicKey),
+              signature: Bytes.toBase64Url(p.signature),
+              uploaded_at: at,
+              claimed_at: null,
+              claimed_by: null
+            }))
+          )
+          return { ...before, oneTimeCount: before.oneTimeCount + prekeys.length }
+        })),
+      prekeyStatus: (userId) => guard("prekeyStatus")(prekeyStatus(userId)),
+      claimPrekeys: ({ actor, at, perWindow, storeId, userId, windowMs }) =>
+        tx("claimPrekeys")(Effect.gen(function*() {
+          yield* requireStore(storeId)
+          // The user's signed prekey row is the lock that serialises claims of their prekeys (across processes on PostgreSQL).
+          const [signed] = yield* sql<SignedPrekeyRow>`UPDATE signed_prekeys SET user_id = user_id WHERE user_id = ${userId}
+            RETURNING prekey_id, public_key, created_at, signature`
+          if (signed === undefined) return Option.none()
+          const [recent] = yield* sql<{ n: Num }>`SELECT COUNT(*) AS n FROM one_time_prekeys
+            WHERE user_id = ${userId} AND claimed_by = ${actor} AND claimed_at > ${at - windowMs}`
+          let oneTime: Models.OneTimePrekey | undefined
+          if (num(recent?.n ?? 0) < perWindow) {
+            // `claimed_at IS NULL` again in the UPDATE: a row claimed meanwhile is never claimed twice.
+            const [row] = yield* sql<OneTimePrekeyRow>`UPDATE one_time_prekeys SET claimed_at = ${at}, claimed_by = ${actor}
+              WHERE user_id = ${userId} AND claimed_at IS NULL AND prekey_id = (
+                SELECT prekey_id FROM one_time_prekeys WHERE user_id = ${userId} AND claimed_at IS NULL
+                ORDER BY uploaded_at, prekey_id LIMIT 1)
+              RETURNING prekey_id, public_key, signature`
+            if (row !== undefined) oneTime = toOneTimePrekey(row)
+          }
+          yield* audit(storeId, actor, at, [{ action: "prekey.claim", targetUserId: userId }])
+          const bundle: Models.PrekeyBundle = { userId, signedPrekey: toSignedPrekey(signed), ...(oneTime === undefined ? {} : { oneTimePrekey: oneTime }) }
+          return Option.some(bundle)
+        })),
+
       putRecovery: ({ at, blob, locator, userId }) =>
         guard("putRecovery")(Effect.gen(function*() {
           const rows = yield* sql`INSERT INTO recovery ${
@@ -661,6 +756,19 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
           sql<{ blob: string }>`SELECT blob FROM recovery WHERE locator = ${locator}`,
           (rows) => Option.map(Option.fromNullable(rows[0]), (r) => r.blob)
         ))
+    }
+
+    function prekeyStatus(userId: string) {
+      return Effect.gen(function*() {
+        const [signed] = yield* sql<{ prekey_id: string; created_at: Num }>`SELECT prekey_id, created_at FROM signed_prekeys
+          WHERE user_id = ${userId}`
+        const [count] = yield* sql<{ n: Num }>`SELECT COUNT(*) AS n FROM one_time_prekeys WHERE user_id = ${userId} AND claimed_at IS NULL`
+        const status: Models.PrekeyStatus = {
+          ...(signed === undefined ? {} : { signedPrekey: { prekeyId: signed.prekey_id, createdAt: num(signed.created_at) } }),
+          oneTimeCount: num(count?.n ?? 0)
+        }
+        return status
+      })
     }
 
     function getUser(userId: string) {

@@ -378,7 +378,7 @@ export class Unprocessable extends Schema.TaggedError<Unprocessable>("@cipherlog
   "Unprocessable",
   {
     message: Schema.String,
-    reason: Schema.Literal("unknown-user", "not-a-member", "blobs-mismatch", "duplicate-user", "status-transition"),
+    reason: Schema.Literal("unknown-user", "not-a-member", "blobs-mismatch", "duplicate-user", "status-transition", "prekey-limit", "duplicate-prekey"),
     userIds: Schema.Array(Schema.String)
   },
   HttpApiSchema.annotations({ status: 422 })

@@ -496,7 +496,8 @@ export const AuditAction = Schema.Literal(
   "kek.rotate",
   "kek.blob.provision",
   "kek.blob.read",
-  "kek.blob.delete"
+  "kek.blob.delete",
+  "prekey.claim"
 ).annotations({ identifier: "AuditAction" })
 /** @since 0.1.0 */
 export type AuditAction = typeof AuditAction.Type
@@ -542,6 +543,125 @@ export const AuditPage = Schema.Struct({
   entries: Schema.Array(AuditEntry),
   hasMore: Schema.Boolean
 }).annotations({ identifier: "AuditPage" })
+
+// Prekeys ------------------------------------------------------------------------
+
+/**
+ * Most one-time prekeys one upload may carry.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const MAX_ONE_TIME_PREKEYS_PER_UPLOAD = 100
+
+/**
+ * Most one-time prekeys the server keeps for a user; an upload beyond is refused (422).
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const MAX_ONE_TIME_PREKEYS = 200
+
+/**
+ * Most one-time prekeys of one user a claimer is handed per {@link PREKEY_CLAIM_WINDOW_MS};
+ * beyond, claims answer the signed prekey alone (one user cannot drain another's one-time prekeys).
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const PREKEY_CLAIMS_PER_WINDOW = 10
+
+/**
+ * The window of {@link PREKEY_CLAIMS_PER_WINDOW}: one hour.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const PREKEY_CLAIM_WINDOW_MS = 3600 * 1000
+
+/**
+ * A prekey id: 1–64 characters of `[A-Za-z0-9_-]`.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const PrekeyId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, { message: () => "a prekey id is 1 to 64 characters of [A-Za-z0-9_-]" })
+).annotations({ identifier: "PrekeyId" })
+
+/**
+ * A signed prekey as published (`PUT /v1/users/:userId/prekeys/signed`) and
+ * handed out: the signature is the user's identity key's over
+ * docs/formats.md's "signed prekey" message, verified by the clients (not
+ * by the server).
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const SignedPrekey = Schema.Struct({
+  prekeyId: PrekeyId,
+  publicKey: PublicKey,
+  createdAt: Millis,
+  signature: Signature
+}).annotations({ identifier: "SignedPrekey" })
+/** @since 0.1.0 */
+export type SignedPrekey = typeof SignedPrekey.Type
+
+/**
+ * A one-time prekey, signed by the user's identity key.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const OneTimePrekey = Schema.Struct({
+  prekeyId: PrekeyId,
+  publicKey: PublicKey,
+  signature: Signature
+}).annotations({ identifier: "OneTimePrekey" })
+/** @since 0.1.0 */
+export type OneTimePrekey = typeof OneTimePrekey.Type
+
+/**
+ * `POST /v1/users/:userId/prekeys/one-time`.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const UploadOneTimePrekeysRequest = Schema.Struct({
+  prekeys: Schema.Array(OneTimePrekey).pipe(
+    Schema.minItems(1, { message: () => "at least one prekey per upload" }),
+    Schema.maxItems(MAX_ONE_TIME_PREKEYS_PER_UPLOAD, { message: () => `at most ${MAX_ONE_TIME_PREKEYS_PER_UPLOAD} prekeys per upload` })
+  )
+}).annotations({ identifier: "UploadOneTimePrekeysRequest" })
+
+/**
+ * A user's prekeys on the server, as their owner sees them.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const PrekeyStatus = Schema.Struct({
+  signedPrekey: Schema.optionalWith(Schema.Struct({ prekeyId: PrekeyId, createdAt: Millis }), { exact: true }),
+  oneTimeCount: Schema.Int
+}).annotations({ identifier: "PrekeyStatus" })
+/** @since 0.1.0 */
+export type PrekeyStatus = typeof PrekeyStatus.Type
+
+/**
+ * A claimed bundle: the signed prekey and, when one was left (and the
+ * claimer is within its rate), a one-time prekey that the server will never
+ * hand out again.
+ *
+ * @since 0.1.0
+ * @category prekeys
+ */
+export const PrekeyBundle = Schema.Struct({
+  userId: UserId,
+  signedPrekey: SignedPrekey,
+  oneTimePrekey: Schema.optionalWith(OneTimePrekey, { exact: true })
+}).annotations({ identifier: "PrekeyBundle" })
+/** @since 0.1.0 */
+export type PrekeyBundle = typeof PrekeyBundle.Type
 
 // Recovery -----------------------------------------------------------------------
 

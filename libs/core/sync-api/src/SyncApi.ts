@@ -3,7 +3,7 @@
  * (`@cipherlog/server`), `OpenApi.fromApi(SyncApi)` describes it and
  * `HttpApiClient.make(SyncApi, { baseUrl })` is its typed client.
  *
- * Groups: `users`, `auth`, `stores`, `records`, `kek`, `audit`, `recovery`
+ * Groups: `users`, `auth`, `stores`, `records`, `kek`, `audit`, `prekeys`, `recovery`
  * under `/v1`, and `ops` (`/healthz`, `/metrics`) at the root.
  *
  * @since 0.1.0
@@ -245,6 +245,49 @@ export class AuditGroup extends HttpApiGroup.make("audit")
 {}
 
 /**
+ * Prekeys: a user publishes their own (signed prekey, one-time prekeys) and
+ * reads their status; an admin of a store claims a member's bundle to seal
+ * a KEK version to them while they are offline (docs/http-api.md, "Prekeys").
+ *
+ * @since 0.1.0
+ * @category groups
+ */
+export class PrekeysGroup extends HttpApiGroup.make("prekeys")
+  .add(
+    HttpApiEndpoint.put("publishSigned", "/users/:userId/prekeys/signed")
+      .setPath(M.UserPath)
+      .setPayload(M.SignedPrekey)
+      .addSuccess(M.PrekeyStatus)
+      .annotate(OpenApi.Description, "Publishes (or replaces) the caller's signed prekey. Only the user themself.")
+  )
+  .add(
+    HttpApiEndpoint.post("uploadOneTime", "/users/:userId/prekeys/one-time")
+      .setPath(M.UserPath)
+      .setPayload(M.UploadOneTimePrekeysRequest)
+      .addSuccess(M.PrekeyStatus, { status: 201 })
+      .addError(Unprocessable)
+      .annotate(OpenApi.Description, "Adds a batch of the caller's one-time prekeys (at most 100 per upload, 200 kept).")
+  )
+  .add(
+    HttpApiEndpoint.get("status", "/users/:userId/prekeys/status")
+      .setPath(M.UserPath)
+      .addSuccess(M.PrekeyStatus)
+  )
+  .add(
+    HttpApiEndpoint.post("claim", "/stores/:storeId/members/:userId/prekeys/claim")
+      .setPath(M.MemberPath)
+      .addSuccess(M.PrekeyBundle)
+      .addError(NotFound)
+      .annotate(
+        OpenApi.Description,
+        "An admin of the store claims a member's prekey bundle; a one-time prekey is handed out at most once, ever."
+      )
+  )
+  .middleware(Authentication)
+  .prefix("/v1")
+{}
+
+/**
  * Recovery material under a client-derived locator.
  *
  * @since 0.1.0
@@ -296,6 +339,7 @@ export class SyncApi extends HttpApi.make("cipherlog-sync")
   .add(RecordsGroup)
   .add(KekGroup)
   .add(AuditGroup)
+  .add(PrekeysGroup)
   .add(RecoveryGroup)
   .add(OpsGroup)
   .addError(InvalidRequest)

@@ -8,7 +8,7 @@
  */
 import type { StoreId, UserId } from "@cipherlog/domain"
 import { ServerStore } from "@cipherlog/server"
-import type { StoredRecord } from "@cipherlog/sync-api"
+import type { Models, StoredRecord } from "@cipherlog/sync-api"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, type Layer, Option, Queue } from "effect"
@@ -27,6 +27,15 @@ export interface Options {
 }
 
 const USER = "u-conformance" as UserId
+
+/** A signed prekey with made-up key bytes (the store does not check signatures; clients do). */
+const signedPrekey = (prekeyId: string, fill: number): Models.SignedPrekey => ({
+  prekeyId, publicKey: new Uint8Array(32).fill(fill), createdAt: 1_700_000_000_000 + fill, signature: new Uint8Array(64).fill(fill)
+})
+
+const oneTimePrekey = (prekeyId: string, fill: number): Models.OneTimePrekey => ({
+  prekeyId, publicKey: new Uint8Array(32).fill(fill % 256), signature: new Uint8Array(64).fill(fill % 256)
+})
 
 /** A fresh store owned by `USER`. */
 export const freshStore = (store: Store) =>
@@ -309,6 +318,49 @@ export const checks = {
     Effect.gen(function*() {
       const update = yield* Effect.either(sql`UPDATE records SET record_json = ${"{}"} WHERE store_id = ${storeId}`)
       const del = yield* Effect.either(sql`DELETE FROM records WHERE store_id = ${storeId}`)
+      return { updateRefused: Either.isLeft(update), deleteRefused: Either.isLeft(del) }
+    }),
+  /**
+   * Prekeys are single use: a fresh user publishes a signed prekey and
+   * `prekeys` one-time prekeys; `claims` claims run concurrently, each by
+   * its own claimer (so no rate limit applies), spread round-robin over
+   * `stores` (several instances on one database: several server processes).
+   * Reports every one-time prekey id handed out, how many were handed out
+   * more than once, how many were never uploaded, and how many the first
+   * store still counts as unclaimed.
+   */
+  prekeySingleUse: (stores: ReadonlyArray<Store>, storeId: StoreId, plan: { readonly prekeys: number; readonly claims: number }) =>
+    Effect.gen(function*() {
+      const first = stores[0]!
+      const owner = Records.freshId("owner") as UserId
+      yield* first.putSignedPrekey({ userId: owner, prekey: signedPrekey("spk-1", 1), at: Date.now() })
+      const uploaded = Array.from({ length: plan.prekeys }, (_, i) => oneTimePrekey(`otk-${i}`, i))
+      for (let i = 0; i < uploaded.length; i += 100) {
+        yield* first.addOneTimePrekeys({ userId: owner, prekeys: uploaded.slice(i, i + 100), at: Date.now(), max: plan.prekeys })
+      }
+      const bundles = yield* Effect.forEach(
+        Array.from({ length: plan.claims }, (_, i) => i),
+        (i) =>
+          stores[i % stores.length]!.claimPrekeys({
+            storeId, userId: owner, actor: `claimer-${i}` as UserId, at: Date.now(), perWindow: 10, windowMs: 3600_000
+          }),
+        { concurrency: "unbounded" }
+      )
+      const handedOut = bundles.flatMap((b) => Option.isSome(b) && b.value.oneTimePrekey !== undefined ? [b.value.oneTimePrekey.prekeyId] : [])
+      const known = new Set(uploaded.map((p) => p.prekeyId))
+      return {
+        handedOut,
+        duplicates: handedOut.length - new Set(handedOut).size,
+        unknown: handedOut.filter((id) => !known.has(id)).length,
+        remaining: (yield* first.prekeyStatus(owner)).oneTimeCount
+      }
+    }),
+  /** Tries raw SQL that un-claims and deletes claimed one-time prekeys; reports what the database refused. */
+  rawPrekeyMutationRefused: (sql: SqlClient.SqlClient, userId: UserId) =>
+    Effect.gen(function*() {
+      const update = yield* Effect.either(sql`UPDATE one_time_prekeys SET claimed_at = NULL, claimed_by = NULL
+        WHERE user_id = ${userId} AND claimed_at IS NOT NULL`)
+      const del = yield* Effect.either(sql`DELETE FROM one_time_prekeys WHERE user_id = ${userId} AND claimed_at IS NOT NULL`)
       return { updateRefused: Either.isLeft(update), deleteRefused: Either.isLeft(del) }
     }),
   /** Tries raw SQL that rewrites and deletes a store's audit entries; reports what the database refused. */
@@ -624,6 +676,68 @@ export const suite = (
           yield* s.putRecovery({ locator, userId: alice, blob: "Q0ND", at: 3 })
           expect(Option.getOrThrow(yield* s.getRecovery(locator))).toBe("Q0ND")
         }))
+
+      it.effect("prekeys: a one-time prekey is handed out at most once, even to concurrent claims; then bundles carry the signed prekey alone", () =>
+        Effect.gen(function*() {
+          const s = yield* store
+          const storeId = yield* freshStore(s)
+          const report = yield* checks.prekeySingleUse([s], storeId, { prekeys: 25, claims: 40 })
+          expect([report.handedOut.length, report.duplicates, report.unknown, report.remaining]).toEqual([25, 0, 0, 0])
+        }))
+
+      it.effect("prekeys: status, signed prekey replaced, ids usable once ever, the unclaimed limit, the per-claimer rate, audited claims", () =>
+        Effect.gen(function*() {
+          const s = yield* store
+          const storeId = yield* freshStore(s)
+          const bob = Records.freshId("bob") as UserId
+          const admin = Records.freshId("admin") as UserId
+          expect(yield* s.prekeyStatus(bob)).toEqual({ oneTimeCount: 0 })
+          expect(Option.isNone(yield* s.claimPrekeys({ storeId, userId: bob, actor: admin, at: 1, perWindow: 2, windowMs: 1000 }))).toBe(true)
+          yield* s.putSignedPrekey({ userId: bob, prekey: signedPrekey("spk-a", 1), at: 1 })
+          expect(yield* s.putSignedPrekey({ userId: bob, prekey: signedPrekey("spk-b", 2), at: 2 })).toEqual({
+            signedPrekey: { prekeyId: "spk-b", createdAt: 1_700_000_000_002 }, oneTimeCount: 0
+          })
+          const upload = (ids: ReadonlyArray<string>, max = 5) =>
+            s.addOneTimePrekeys({ userId: bob, prekeys: ids.map((id, i) => oneTimePrekey(id, i)), at: 3, max })
+          expect((yield* upload(["o1", "o2", "o3"])).oneTimeCount).toBe(3)
+          const refusal = (e: Effect.Effect<unknown, { readonly _tag: string; readonly reason?: string }>) =>
+            Effect.map(Effect.flip(e), (x) => `${x._tag}:${x.reason ?? ""}`)
+          expect(yield* refusal(upload(["o4", "o4"]))).toBe("Unprocessable:duplicate-prekey")
+          expect(yield* refusal(upload(["o3"]))).toBe("Unprocessable:duplicate-prekey")
+          expect(yield* refusal(upload(["o4", "o5", "o6"]))).toBe("Unprocessable:prekey-limit")
+          expect((yield* s.prekeyStatus(bob)).oneTimeCount).toBe(3)
+          // The oldest first; the claimer's rate (2 per window) then leaves the one-time prekey out.
+          const claim = (actor: UserId, at: number) =>
+            Effect.map(s.claimPrekeys({ storeId, userId: bob, actor, at, perWindow: 2, windowMs: 1000 }), (b) => {
+              const bundle = Option.getOrThrow(b)
+              return [bundle.userId, bundle.signedPrekey.prekeyId, bundle.oneTimePrekey?.prekeyId ?? "-"]
+            })
+          expect(yield* claim(admin, 10)).toEqual([bob, "spk-b", "o1"])
+          expect(yield* claim(admin, 11)).toEqual([bob, "spk-b", "o2"])
+          expect(yield* claim(admin, 12)).toEqual([bob, "spk-b", "-"])
+          expect((yield* s.prekeyStatus(bob)).oneTimeCount).toBe(1)
+          expect(yield* claim(USER, 13)).toEqual([bob, "spk-b", "o3"])
+          expect(yield* claim(admin, 1011)).toEqual([bob, "spk-b", "-"])
+          // A claimed id stays taken.
+          expect(yield* refusal(upload(["o1"]))).toBe("Unprocessable:duplicate-prekey")
+          const audit = (yield* s.listAudit({ storeId, after: 0, limit: 100 })).filter((a) => a.action === "prekey.claim")
+          expect(audit.map((a) => [a.actorUserId, a.targetUserId])).toEqual([[admin, bob], [admin, bob], [admin, bob], [USER, bob], [admin, bob]])
+        }))
+
+      if (options.rawSql === true) {
+        it.effect("the database itself keeps a claimed one-time prekey claimed (triggers)", () =>
+          Effect.gen(function*() {
+            const s = yield* store
+            const sql = yield* SqlClient.SqlClient
+            const storeId = yield* freshStore(s)
+            const bob = Records.freshId("bob") as UserId
+            yield* s.putSignedPrekey({ userId: bob, prekey: signedPrekey("spk", 1), at: 1 })
+            yield* s.addOneTimePrekeys({ userId: bob, prekeys: [oneTimePrekey("o1", 1)], at: 1, max: 10 })
+            yield* s.claimPrekeys({ storeId, userId: bob, actor: USER, at: 2, perWindow: 10, windowMs: 1000 })
+            expect(yield* checks.rawPrekeyMutationRefused(sql, bob)).toEqual({ updateRefused: true, deleteRefused: true })
+            expect((yield* s.prekeyStatus(bob)).oneTimeCount).toBe(0)
+          }))
+      }
 
       it.effect("ping succeeds on a migrated store", () => Effect.flatMap(store, (s) => s.ping))
     })

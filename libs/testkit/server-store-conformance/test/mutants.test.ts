@@ -5,7 +5,7 @@
  */
 import type { StoreId } from "@cipherlog/domain"
 import { ServerStore } from "@cipherlog/server"
-import { DuplicateEventMismatch, type StoredRecord, VersionConflict } from "@cipherlog/sync-api"
+import { DuplicateEventMismatch, type Models, type StoredRecord, VersionConflict } from "@cipherlog/sync-api"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option, PubSub } from "effect"
 import { Records, ServerStoreConformance } from "../src/index.js"
@@ -25,6 +25,8 @@ interface Bugs {
   readonly storeRetries?: boolean
   /** Replaces the stored record when an event id comes back with other bytes. */
   readonly overwriteDuplicates?: boolean
+  /** Hands out the oldest one-time prekey without marking it claimed (check-then-act without the claim). */
+  readonly reuseOneTimePrekeys?: boolean
 }
 
 interface Row extends StoredRecord {
@@ -40,6 +42,7 @@ const mutant = (bugs: Bugs) =>
     const logs = new Map<string, Array<Row>>()
     const heads = yield* PubSub.unbounded<ServerStore.StoreHead>()
     const log = (storeId: string) => logs.get(storeId) ?? logs.set(storeId, []).get(storeId)!
+    const unclaimed = new Map<string, Array<Models.OneTimePrekey>>()
     const stored = (r: Row): StoredRecord => ({ globalSequence: r.globalSequence, receivedAt: r.receivedAt, recordJson: r.recordJson })
     const store: ServerStore.ServerStore = {
       ...base,
@@ -94,7 +97,16 @@ const mutant = (bugs: Bugs) =>
       readAggregate: ({ aggregateId, aggregateType, fromVersion, limit, storeId }) =>
         Effect.sync(() => log(storeId).filter((r) => r.aggregate === `${aggregateType}/${aggregateId}` && r.version >= fromVersion).slice(0, limit).map(stored)),
       findEvent: (storeId, eventId) => Effect.sync(() => Option.map(Option.fromNullable(log(storeId).find((r) => r.eventId === eventId)), stored)),
-      subscribe: PubSub.subscribe(heads)
+      subscribe: PubSub.subscribe(heads),
+      claimPrekeys: (input) =>
+        bugs.reuseOneTimePrekeys !== true ? base.claimPrekeys(input) : Effect.gen(function*() {
+          // Reads the bundle (which claims), then puts the claimed prekey back as if never handed out.
+          const bundle = yield* base.claimPrekeys(input)
+          const taken = Option.isSome(bundle) ? bundle.value.oneTimePrekey : undefined
+          if (taken !== undefined) unclaimed.set(input.userId, [...(unclaimed.get(input.userId) ?? []), taken])
+          const again = unclaimed.get(input.userId)?.[0]
+          return Option.map(bundle, (b) => ({ ...b, ...(again === undefined ? {} : { oneTimePrekey: again }) }))
+        })
     }
     return store
   })
@@ -180,5 +192,14 @@ describe("server store invariant checks catch broken stores", () => {
       const immutability = yield* withStore({ overwriteDuplicates: true }, (s, id) => checks.immutability(s, id, [0, 2, 0, 2]))
       expect(immutability.changed).toBeGreaterThan(0)
       expect((yield* realMemory((s, id) => checks.immutability(s, id, [0, 2, 0, 2]))).changed).toBe(0)
+    }))
+
+  it.effect("prekey mutant: a store that hands out a one-time prekey again is caught by the single-use check", () =>
+    Effect.gen(function*() {
+      const plan = { prekeys: 5, claims: 8 }
+      const broken = yield* withStore({ reuseOneTimePrekeys: true }, (s, id) => checks.prekeySingleUse([s], id, plan))
+      expect(broken.duplicates).toBeGreaterThan(0)
+      const fine = yield* realMemory((s, id) => checks.prekeySingleUse([s], id, plan))
+      expect([fine.handedOut.length, fine.duplicates]).toEqual([5, 0])
     }))
 })

@@ -10,7 +10,7 @@ import {
   CurrentUser,
   Forbidden,
   InvalidRecord,
-  type Models,
+  Models,
   NotFound,
   PullLines,
   ServiceUnavailable,
@@ -349,7 +349,9 @@ const KekLive = HttpApiBuilder.group(SyncApi, "kek", (handlers) =>
       }))
     .handle("provisionBlob", ({ path, payload }) =>
       Effect.gen(function*() {
-        const { userId } = yield* requireRole(path.storeId, ADMINS, "Provisioning a blob")
+        // A member may replace their own blob (re-sealing a prekey-sealed one to their identity for their other devices).
+        const me = yield* CurrentUser
+        const { userId } = yield* requireRole(path.storeId, payload.userId === me.userId ? ALL_ROLES : ADMINS, "Provisioning a blob for another user")
         const store = yield* ServerStore
         return yield* store.putBlob({ storeId: path.storeId, ...payload, actor: userId, at: yield* now })
       }))
@@ -392,6 +394,54 @@ const AuditLive = HttpApiBuilder.group(SyncApi, "audit", (handlers) =>
     }))
 )
 
+/** Only the user themself publishes or reads their prekeys. */
+const requireSelf = (userId: UserId, what: string) =>
+  Effect.flatMap(CurrentUser, (me) =>
+    me.userId === userId
+      ? Effect.succeed(me.userId)
+      : Effect.fail(Forbidden.of(`${what} is for the user themself; you are ${me.userId}, not ${userId}`)))
+
+const PrekeysLive = HttpApiBuilder.group(SyncApi, "prekeys", (handlers) =>
+  handlers
+    .handle("publishSigned", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const userId = yield* requireSelf(path.userId, "Publishing a signed prekey")
+        const store = yield* ServerStore
+        return yield* store.putSignedPrekey({ userId, prekey: payload, at: yield* now })
+      }))
+    .handle("uploadOneTime", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const userId = yield* requireSelf(path.userId, "Uploading one-time prekeys")
+        const store = yield* ServerStore
+        return yield* store.addOneTimePrekeys({ userId, prekeys: payload.prekeys, at: yield* now, max: Models.MAX_ONE_TIME_PREKEYS })
+      }))
+    .handle("status", ({ path }) =>
+      Effect.gen(function*() {
+        const userId = yield* requireSelf(path.userId, "Reading prekey status")
+        const store = yield* ServerStore
+        return yield* store.prekeyStatus(userId)
+      }))
+    .handle("claim", ({ path }) =>
+      Effect.gen(function*() {
+        // Claiming is for provisioning, which only admins do: an admin of the store, for one of its members.
+        const { userId } = yield* requireRole(path.storeId, ADMINS, "Claiming a member's prekeys")
+        const store = yield* ServerStore
+        if (Option.isNone(yield* store.getRole(path.storeId, path.userId))) {
+          return yield* Effect.fail(NotFound.of(`member ${path.userId} of store ${path.storeId}`))
+        }
+        const bundle = yield* store.claimPrekeys({
+          storeId: path.storeId,
+          userId: path.userId,
+          actor: userId,
+          at: yield* now,
+          perWindow: Models.PREKEY_CLAIMS_PER_WINDOW,
+          windowMs: Models.PREKEY_CLAIM_WINDOW_MS
+        })
+        if (Option.isNone(bundle)) return yield* Effect.fail(NotFound.of(`signed prekey of ${path.userId} (seal to their identity key instead)`))
+        return bundle.value
+      }))
+)
+
 const RecoveryLive = HttpApiBuilder.group(SyncApi, "recovery", (handlers) =>
   handlers
     .handle("put", ({ path, payload }) =>
@@ -421,4 +471,4 @@ const OpsLive = HttpApiBuilder.group(SyncApi, "ops", (handlers) =>
 )
 
 /** Every group's handlers. */
-export const groups = Layer.mergeAll(UsersLive, AuthLive, StoresLive, RecordsLive, KekLive, AuditLive, RecoveryLive, OpsLive)
+export const groups = Layer.mergeAll(UsersLive, AuthLive, StoresLive, RecordsLive, KekLive, AuditLive, PrekeysLive, RecoveryLive, OpsLive)

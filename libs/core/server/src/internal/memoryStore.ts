@@ -17,7 +17,7 @@ import {
 import { Effect, Either, Option, PubSub } from "effect"
 import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
 import { MAX_MISSING } from "../ServerStore.js"
-import { appendError, blobError, notMember, rotationError, unknownUser } from "./refusals.js"
+import { appendError, blobError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./refusals.js"
 import { aggregateKey, checkBlobs, checkRotation, checkStatusChange, type ExistingEvent, leavesAnAdmin, planAppend } from "./rules.js"
 
 interface Row extends StoredRecord {
@@ -47,6 +47,16 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
   const sessions = new Map<string, SessionRecord>()
   const stores = new Map<string, StoreState>()
   const recovery = new Map<string, { readonly owner: string; blob: string }>()
+  const signedPrekeys = new Map<string, Models.SignedPrekey>()
+  /** Per user, every one-time prekey ever uploaded, in upload order; claimed ones stay (an id is used once, ever). */
+  const oneTimePrekeys = new Map<string, Array<{ readonly prekey: Models.OneTimePrekey; claimedBy?: string; claimedAt?: number }>>()
+  const prekeyStatus = (userId: string): Models.PrekeyStatus => {
+    const signed = signedPrekeys.get(userId)
+    return {
+      ...(signed === undefined ? {} : { signedPrekey: { prekeyId: signed.prekeyId, createdAt: signed.createdAt } }),
+      oneTimeCount: (oneTimePrekeys.get(userId) ?? []).filter((p) => p.claimedAt === undefined).length
+    }
+  }
   const heads = yield* PubSub.sliding<StoreHead>(4096)
 
   const roles = (s: StoreState) => new Map([...s.members].map(([id, m]) => [id, m.role]))
@@ -300,6 +310,39 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
         return
       }),
     listAudit: ({ after, limit, storeId }) => Effect.sync(() => (store(storeId)?.audit ?? []).slice(after, after + limit)),
+
+    putSignedPrekey: ({ prekey, userId }) =>
+      Effect.sync(() => {
+        signedPrekeys.set(userId, prekey)
+        return prekeyStatus(userId)
+      }),
+    addOneTimePrekeys: ({ max, prekeys, userId }) =>
+      Effect.suspend(() => {
+        const held = oneTimePrekeys.get(userId) ?? []
+        const ids = new Set(held.map((p) => p.prekey.prekeyId))
+        const repeated = prekeys.filter((p, i) => ids.has(p.prekeyId) || prekeys.findIndex((q) => q.prekeyId === p.prekeyId) !== i)
+        if (repeated.length > 0) return Effect.fail(prekeyIdTaken(userId))
+        if (held.filter((p) => p.claimedAt === undefined).length + prekeys.length > max) return Effect.fail(prekeyLimit(userId, max))
+        oneTimePrekeys.set(userId, [...held, ...prekeys.map((prekey) => ({ prekey }))])
+        return Effect.succeed(prekeyStatus(userId))
+      }),
+    prekeyStatus: (userId) => Effect.sync(() => prekeyStatus(userId)),
+    claimPrekeys: ({ actor, at, perWindow, storeId, userId, windowMs }) =>
+      Effect.sync(() => {
+        const signed = signedPrekeys.get(userId)
+        if (signed === undefined) return Option.none()
+        const held = oneTimePrekeys.get(userId) ?? []
+        const recent = held.filter((p) => p.claimedBy === actor && p.claimedAt !== undefined && p.claimedAt > at - windowMs).length
+        const next = recent < perWindow ? held.find((p) => p.claimedAt === undefined) : undefined
+        if (next !== undefined) {
+          next.claimedAt = at
+          next.claimedBy = actor
+        }
+        const s = store(storeId)
+        if (s !== undefined) audit(s, actor, at, [{ action: "prekey.claim", targetUserId: userId }])
+        const bundle: Models.PrekeyBundle = { userId, signedPrekey: signed, ...(next === undefined ? {} : { oneTimePrekey: next.prekey }) }
+        return Option.some(bundle)
+      }),
 
     putRecovery: ({ blob, locator, userId }) =>
       Effect.gen(function*() {

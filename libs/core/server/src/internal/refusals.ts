@@ -48,3 +48,17 @@ export const unknownUser = (userId: string): Unprocessable =>
 
 export const notMember = (userId: string): Unprocessable =>
   Unprocessable.of("not-a-member", [userId], `User ${userId} is not a member of the store (add it first)`)
+
+export const prekeyIdTaken = (userId: string): Unprocessable =>
+  Unprocessable.of(
+    "duplicate-prekey",
+    [userId],
+    "A one-time prekey id in the upload was uploaded before (or twice in it); an id is usable once, ever. Generate new prekeys"
+  )
+
+export const prekeyLimit = (userId: string, max: number): Unprocessable =>
+  Unprocessable.of(
+    "prekey-limit",
+    [userId],
+    `The server keeps at most ${max} unclaimed one-time prekeys per user; read the status and upload only what is missing`
+  )
