@@ -1,7 +1,7 @@
 /** Rule refusals as the API's errors, the same for every adapter. */
-import { LastAdmin, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
+import { InvalidRotation, LastAdmin, RotationConflict, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
 import { DuplicateEventMismatch, VersionConflict } from "@cipherlog/sync-api"
-import type { AppendRefusal, BlobRefusal, RotationRefusal } from "./rules.js"
+import type { AppendRefusal, BlobRefusal, IdentityRotationRefusal, RotationRefusal } from "./rules.js"
 
 export const appendError = (
   storeId: string,
@@ -48,3 +48,6 @@ export const unknownUser = (userId: string): Unprocessable =>
 
 export const notMember = (userId: string): Unprocessable =>
   Unprocessable.of("not-a-member", [userId], `User ${userId} is not a member of the store (add it first)`)
+
+export const identityRotationError = (userId: string, refusal: IdentityRotationRefusal): RotationConflict | InvalidRotation =>
+  refusal._tag === "Conflict" ? RotationConflict.of(userId, refusal.reason) : InvalidRotation.of(userId, refusal.problem)
