@@ -13,3 +13,11 @@ export * as HttpTransport from "./HttpTransport.js"
  * @since 0.1.0
  */
 export * as Sharing from "./Sharing.js"
+
+/**
+ * Identity rotation through the server: the own identity (planned,
+ * emergency, device revocation that takes keys away) and peers' chains.
+ *
+ * @since 0.1.0
+ */
+export * as IdentityRotation from "./IdentityRotation.js"

@@ -12,7 +12,7 @@ describe("route templates", () => {
     expect(Routes.match("PUT", "/v1/stores/s1/kek/versions/v1/status")).toEqual({ _tag: "Route", route: "/v1/stores/:storeId/kek/versions/:versionId/status" })
     expect(Routes.match("DELETE", "/v1/stores/s1/records")).toEqual({ _tag: "WrongMethod", allowed: ["POST", "GET"] })
     expect(Routes.match("GET", "/v2/anything")).toEqual({ _tag: "None" })
-    expect(Routes.all().length).toBe(26) // 25 endpoints and /openapi.json
+    expect(Routes.all().length).toBe(28) // 27 endpoints and /openapi.json
   })
 })
 
