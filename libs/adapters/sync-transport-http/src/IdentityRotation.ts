@@ -237,7 +237,8 @@ const MaterialJson = Schema.parseJson(Recovery.RecoveryMaterial)
  * Seals the keyring's identity into new recovery material under a fresh
  * recovery root (wrapped under the phrase's master KEK), stores it under
  * its locator on the server and keeps the root in the keyring. A device
- * holding only an older root cannot open it.
+ * holding only an older root cannot open it. Returns the stored blob
+ * (base64url of the material's JSON).
  *
  * @since 0.1.0
  * @category recovery
@@ -246,7 +247,7 @@ export const republishRecovery = (
   client: HttpTransport.SyncClient,
   keyring: Keyring.Keyring,
   target: RecoveryTarget
-): Effect.Effect<void, KeyStoreError | SyncTransport.TransportError, Crypto.Crypto> =>
+): Effect.Effect<string, KeyStoreError | SyncTransport.TransportError, Crypto.Crypto> =>
   Effect.gen(function*() {
     const secrets = yield* Keyring.readEntry(keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets).pipe(
       Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("the keyring has no identity"), onSome: Effect.succeed }))
@@ -257,14 +258,63 @@ export const republishRecovery = (
     yield* Keyring.writeEntry(keyring.vault, Keyring.entries.recoveryRoot(target.storeId), RootEntry, { v: 1, key: root }).pipe(
       Effect.ensuring(Effect.sync(() => zeroize(root)))
     )
+    return yield* putMaterial(client, target.master.locator, material)
+  })
+
+const putMaterial = (client: HttpTransport.SyncClient, locator: string, material: Recovery.RecoveryMaterial) =>
+  Effect.gen(function*() {
     const blob = Schema.decodeSync(Models.RecoveryBlob)(Bytes.toBase64Url(Bytes.utf8(Schema.encodeSync(MaterialJson)(material))))
-    yield* client.authenticated((api) =>
-      api.recovery.put({ path: { locator: Schema.decodeSync(Models.Locator)(target.master.locator) }, payload: { blob } })
-    ).pipe(Effect.catchAll((error: Failure | SyncTransport.TransportError) =>
-      error instanceof SyncTransport.AccessDenied || error instanceof SyncTransport.TransportUnavailable
-        ? Effect.fail(error)
-        : Effect.fail(common(undefined, error) ?? unavailable("bad-response", `storing the recovery material failed (${error._tag})`))
-    ))
+    yield* client.authenticated((api) => api.recovery.put({ path: { locator: Schema.decodeSync(Models.Locator)(locator) }, payload: { blob } })).pipe(
+      Effect.catchAll((error: Failure | SyncTransport.TransportError) =>
+        error instanceof SyncTransport.AccessDenied || error instanceof SyncTransport.TransportUnavailable
+          ? Effect.fail(error)
+          : Effect.fail(common(undefined, error) ?? unavailable("bad-response", `storing the recovery material failed (${error._tag})`)))
+    )
+    return blob as string
+  })
+
+/**
+ * After a **planned** rotation, without the phrase: re-seals the keyring's
+ * identity under the recovery root this device keeps, in the material
+ * stored under `locator` (its wrapped root unchanged), and stores it again.
+ * Every device holding the root can open it, so never use it to revoke a
+ * device (use {@link republishRecovery}, with the phrase). Returns the
+ * stored blob; none when this device keeps no root for the store or the
+ * server keeps no material there.
+ *
+ * @since 0.1.0
+ * @category recovery
+ */
+export const resealRecovery = (
+  client: HttpTransport.SyncClient,
+  keyring: Keyring.Keyring,
+  target: { readonly storeId: string; readonly locator: string }
+): Effect.Effect<Option.Option<string>, KeyStoreError | SyncTransport.TransportError, Crypto.Crypto> =>
+  Effect.gen(function*() {
+    const crypto = yield* Crypto.Crypto
+    const root = yield* Keyring.readEntry(keyring.vault, Keyring.entries.recoveryRoot(target.storeId), RootEntry)
+    if (Option.isNone(root)) return Option.none()
+    const found = yield* client.anonymous.recovery.get({ path: { locator: Schema.decodeSync(Models.Locator)(target.locator) } }).pipe(
+      Effect.map(Option.some),
+      Effect.catchAll((error: Failure): Effect.Effect<Option.Option<{ readonly blob: string }>, SyncTransport.TransportError> =>
+        error._tag === "NotFound"
+          ? Effect.succeed(Option.none())
+          : Effect.fail(common(undefined, error) ?? unavailable("bad-response", `reading the recovery material failed (${error._tag})`)))
+    )
+    const material = Option.flatMap(found, (f) =>
+      Option.getRight(Schema.decodeUnknownEither(MaterialJson)(Bytes.fromUtf8(Bytes.fromBase64Url(f.blob) ?? new Uint8Array(0)))))
+    if (Option.isNone(material)) {
+      zeroize(root.value.key)
+      return Option.none()
+    }
+    const secrets = yield* Keyring.readEntry(keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets).pipe(
+      Effect.flatMap(Option.match({ onNone: () => Effect.dieMessage("the keyring has no identity"), onSome: Effect.succeed }))
+    )
+    const key = yield* crypto.importKey("master-kek", root.value.key).pipe(Effect.orDie, Effect.ensuring(Effect.sync(() => zeroize(root.value.key))))
+    const identity = yield* Recovery.sealIdentity(key, target.storeId, secrets).pipe(
+      Effect.ensuring(Effect.zipRight(crypto.destroyKey(key), Effect.sync(() => Identity.zeroizeSecrets(secrets))))
+    )
+    return Option.some(yield* putMaterial(client, target.locator, { ...material.value, identity }))
   })
 
 /**
@@ -277,6 +327,8 @@ export interface OwnRotation {
   readonly statement: Identity.RotationStatement
   /** A client that logs in with the new key: use it from now on. */
   readonly client: HttpTransport.SyncClient
+  /** The recovery material stored for the new identity (base64url), when `recovery` was given. */
+  readonly recoveryBlob: Option.Option<string>
 }
 
 /**
@@ -313,8 +365,8 @@ export const rotateOwnIdentity = (input: {
     const crypto = yield* Crypto.Crypto
     yield* Effect.forEach([old.signing, old.encryption, ...old.previousEncryption], crypto.destroyKey, { discard: true })
     const client = yield* HttpTransport.forKeyring(keyring, input.options)
-    if (input.recovery !== undefined) yield* republishRecovery(client, keyring, input.recovery)
-    return { statement, client }
+    const recoveryBlob = input.recovery === undefined ? Option.none() : Option.some(yield* republishRecovery(client, keyring, input.recovery))
+    return { statement, client, recoveryBlob }
   })
 
 /**
@@ -368,6 +420,7 @@ export const relinkFromRecovery = (input: {
 export interface DeviceKeysRevoked {
   readonly statement: Identity.RotationStatement
   readonly client: HttpTransport.SyncClient
+  readonly recoveryBlob: Option.Option<string>
   /** Stores whose KEK was rotated (the user is an admin there), with the new version. */
   readonly rotated: ReadonlyArray<{ readonly storeId: string; readonly versionId: string }>
   /**
@@ -410,7 +463,7 @@ export const revokeDeviceKeys = (input: {
         ...s,
         admin: ms.some((m) => m.userId === keyring.userId && m.role === "admin")
       })))
-    const { client, statement } = yield* rotateOwnIdentity({
+    const { client, recoveryBlob, statement } = yield* rotateOwnIdentity({
       client: input.client, keyring, options: input.options, kind: "emergency",
       ...(input.recovery === undefined ? {} : { recovery: input.recovery })
     })
@@ -419,5 +472,5 @@ export const revokeDeviceKeys = (input: {
       const done = yield* Sharing.rotate({ client, keyring, storeId: s.storeId }, { identities: s.identities, reason: "device revoked" })
       rotated.push({ storeId: s.storeId, versionId: done.versionId })
     }
-    return { statement, client, rotated, needsAdminRotation: roles.filter((r) => !r.admin).map((r) => r.storeId) }
+    return { statement, client, recoveryBlob, rotated, needsAdminRotation: roles.filter((r) => !r.admin).map((r) => r.storeId) }
   })
