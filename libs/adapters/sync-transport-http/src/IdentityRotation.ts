@@ -359,11 +359,9 @@ export const rotateOwnIdentity = (input: {
       Effect.catchAll(chainFailure("rotateOwnIdentity")),
       Effect.catchTag("SharingRefused", (e) => Effect.fail(new IdentityRotationFailed({ reason: "refused-by-server", detail: e.detail })))
     )
-    const old = yield* keyring.identity
+    // The keyring destroys the old identity's handles: the session obtained above publishes the statement.
     const statement = yield* keyring.rotateIdentity(input.kind, input.kind === "emergency" ? 0 : (input.migrationMs ?? 7 * 24 * 3600 * 1000))
     yield* publishRotation(input.client, statement)
-    const crypto = yield* Crypto.Crypto
-    yield* Effect.forEach([old.signing, old.encryption, ...old.previousEncryption], crypto.destroyKey, { discard: true })
     const client = yield* HttpTransport.forKeyring(keyring, input.options)
     const recoveryBlob = input.recovery === undefined ? Option.none() : Option.some(yield* republishRecovery(client, keyring, input.recovery))
     return { statement, client, recoveryBlob }
