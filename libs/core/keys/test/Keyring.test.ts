@@ -183,7 +183,7 @@ describe("Keyring", () => {
       const forked = Option.getOrThrow(yield* Keyring.readEntry(tablet.vault, Keyring.entries.identity, Identity.IdentitySecrets))
       const other = yield* Identity.generate("u1", 1)
       const reason = (next: Identity.IdentitySecrets, on: Keyring.Keyring) =>
-        Effect.map(Effect.flip(on.adoptIdentity(next)), (e) => ("detail" in e ? e.detail : e._tag))
+        Effect.map(Effect.flip(on.adoptIdentity(next)), (e) => e.message)
       expect(yield* reason(other, phone)).toMatch(/genesis/)
       expect(yield* reason(forked, laptop)).toMatch(/fork/)
       const broken = { ...rotated, chain: rotated.chain.map((s) => ({ ...s, rotatedAt: s.rotatedAt + 1 })) }
