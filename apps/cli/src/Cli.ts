@@ -9,7 +9,8 @@
 import { AggregateId, AggregateType, AggregateVersion, Bytes, Envelope, EventType, StoreId } from "@cipherlog/domain"
 import { Diagnostics, type LocalStore } from "@cipherlog/event-store"
 import { Backup, Identity, Recovery } from "@cipherlog/keys"
-import { Sharing } from "@cipherlog/sync-transport-http"
+import { IdentityRotation, Sharing } from "@cipherlog/sync-transport-http"
+import { FetchHttpClient } from "@effect/platform"
 import { Args, Command, Options } from "@effect/cli"
 import { Config, Effect, Either, Option, Redacted, Schema, Stream } from "effect"
 import * as fs from "node:fs"
@@ -564,21 +565,75 @@ const revokeOptions = {
   deviceId: Args.text({ name: "DEVICE_ID" }).pipe(Args.withDescription("The device to revoke (see `cipherlog devices list`)."))
 }
 
-const revokeDevice = (o: Command.Command.ParseConfig<typeof revokeOptions>) =>
-  Effect.gen(function*() {
-    const device = yield* openDevice(o.store, o.passphraseStdin)
-    const { lastSeq } = yield* device.store.revokeDevice(o.deviceId)
-    const value = { storeId: device.config.storeId, deviceId: o.deviceId, lastSeq }
-    yield* Output.result(o.json, value, (v) =>
-      `Revoked device ${v.deviceId}: its records after the ${v.lastSeq} this device had accepted are rejected by every device that syncs ` +
-      "the revocation. Run `cipherlog sync` to send it. It does not take keys away: a device that is still unlocked keeps opening what " +
-      "the user's identity and KEK versions open (see docs/architecture.md, \"Revoking a device\").")
+const phraseStdin = Options.boolean("phrase-stdin").pipe(
+  Options.withDescription(
+    `Read the recovery phrase from stdin: its first line, or its second with --passphrase-stdin (else $${Passphrase.ENV.phrase}, else a prompt).`
+  )
+)
+
+/** Stores the recovery material of a rotated identity in the store directory's settings (published to `url` already). */
+const keepRecovery = (device: Device.Device, url: string, blob: Option.Option<string>) =>
+  Option.match(blob, {
+    onNone: () => Effect.void,
+    onSome: (b) =>
+      device.config.recovery === undefined
+        ? Effect.void
+        : StoreDir.writeConfig(device.paths, { ...device.config, recovery: { ...device.config.recovery, blob: b, publishedTo: [url] } })
   })
 
-const devicesRevoke = Command.make("revoke", revokeOptions, revokeDevice).pipe(
-  Command.withDescription("Revoke one of this user's other devices: its later records are rejected everywhere (keys are not taken away).")
+/** The phrase's master for this store, checked against the locator this device keeps (a wrong phrase changes nothing). */
+const masterOf = (device: Device.Device, o: { readonly phraseStdin: boolean; readonly passphraseStdin: boolean }) =>
+  Effect.gen(function*() {
+    const phrase = yield* Passphrase.phrase({ stdin: o.phraseStdin, line: o.passphraseStdin ? 1 : 0 })
+    const master = yield* Recovery.derive(phrase, device.config.storeId)
+    const locator = device.config.recovery?.locator
+    if (locator !== undefined && locator !== master.locator) {
+      return yield* Effect.fail(new CliError({
+        kind: "wrong-passphrase", code: "RecoveryFailed",
+        detail: `This recovery phrase is not the one of store ${device.config.storeId}; nothing was changed. Check each word.`
+      }))
+    }
+    return master
+  })
+
+const revokeOptionsWithServer = { ...revokeOptions, server: serverOpt, phraseStdin }
+
+const revokeDevice = (o: Command.Command.ParseConfig<typeof revokeOptionsWithServer>) =>
+  Effect.gen(function*() {
+    const { client, device, url } = yield* session(o)
+    const master = yield* masterOf(device, o)
+    const { lastSeq } = yield* device.store.revokeDevice(o.deviceId)
+    // Send the authorship revocation while the identity's old key still logs in.
+    yield* Sync.run(device, url, () => Effect.void)
+    const revoked = yield* IdentityRotation.revokeDeviceKeys({
+      client,
+      keyring: device.keyring,
+      options: { baseUrl: url },
+      recovery: { storeId: device.config.storeId, master },
+      stores: [{ storeId: device.config.storeId, identities: Peers.lookup(device.peers) }]
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    yield* keepRecovery(device, url, revoked.recoveryBlob)
+    const value = {
+      storeId: device.config.storeId,
+      deviceId: o.deviceId,
+      lastSeq,
+      identityRotatedAt: revoked.statement.rotatedAt,
+      kekRotated: revoked.rotated.map((r) => r.versionId),
+      needsAdminRotation: revoked.needsAdminRotation
+    }
+    yield* Output.result(o.json, value, (v) =>
+      `Revoked device ${v.deviceId}: its records after the ${v.lastSeq} this device had accepted are rejected everywhere, ` +
+      "the user's identity was rotated (emergency: the old keys no longer log in) and the recovery material re-sealed under a new root" +
+      (v.kekRotated.length > 0
+        ? `; the store's KEK was rotated to ${v.kekRotated.join(", ")}, so nothing written from now on opens with what that device held.`
+        : `; this user is not an admin of store ${v.storeId}: ask an admin to run \`cipherlog keys rotate\`.`) +
+      " Your other devices take the new identity with `cipherlog identity relink` (the recovery phrase).")
+  })
+
+const devicesRevoke = Command.make("revoke", revokeOptionsWithServer, revokeDevice).pipe(
+  Command.withDescription("Revoke one of this user's other devices: its later records are rejected, the identity is rotated (emergency) and the KEK rotated, so it opens nothing new.")
 )
-const devicesRemove = Command.make("remove", revokeOptions, revokeDevice).pipe(Command.withDescription("The same as `devices revoke`."))
+const devicesRemove = Command.make("remove", revokeOptionsWithServer, revokeDevice).pipe(Command.withDescription("The same as `devices revoke`."))
 
 // backup / restore ------------------------------------------------------------------
 
@@ -810,6 +865,80 @@ const devices = Command.make("devices").pipe(
   Command.withDescription("This user's devices: list, add (= recover; or `restore --keys`), revoke (or remove).")
 )
 
+// identity --------------------------------------------------------------------------
+
+const identityRotate = Command.make("rotate", {
+  store,
+  json,
+  passphraseStdin,
+  server: serverOpt,
+  phraseStdin,
+  emergency: Options.boolean("emergency").pipe(
+    Options.withDescription("Revoke the old keys at once (they no longer log in); needs the recovery phrase. Default: a planned rotation.")
+  ),
+  windowDays: Options.integer("window-days").pipe(
+    Options.withDefault(7),
+    Options.withDescription("Planned rotation: days during which the old keys still log in and verify (0 to 30, default 7).")
+  )
+}, (o) =>
+  Effect.gen(function*() {
+    if (o.windowDays < 0 || o.windowDays > 30) return yield* Effect.fail(badInput("--window-days is between 0 and 30.", "InvalidInput"))
+    const { client, device, url } = yield* session(o)
+    const storeId = device.config.storeId
+    const master = o.emergency ? Option.some(yield* masterOf(device, o)) : Option.none()
+    const rotated = yield* IdentityRotation.rotateOwnIdentity({
+      client,
+      keyring: device.keyring,
+      options: { baseUrl: url },
+      kind: o.emergency ? "emergency" : "planned",
+      migrationMs: o.windowDays * 24 * 3600 * 1000,
+      ...(Option.isSome(master) ? { recovery: { storeId, master: master.value } } : {})
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    // Re-seal the user's own KEK blobs with the new identity (admins only may), so that a device recovered later
+    // takes the active version from a blob signed by the current key (earlier-key blobs are imported decrypt-only).
+    const ctx: Sharing.Context = { client: rotated.client, keyring: device.keyring, storeId }
+    const admin = (yield* Sharing.members(ctx)).some((m) => m.userId === device.config.userId && m.role === "admin")
+    if (admin) yield* Sharing.provisionAll(ctx, (yield* device.keyring.identity).public)
+    const blob = Option.isSome(rotated.recoveryBlob) || device.config.recovery === undefined
+      ? rotated.recoveryBlob
+      : yield* IdentityRotation.resealRecovery(rotated.client, device.keyring, { storeId, locator: device.config.recovery.locator })
+    yield* keepRecovery(device, url, blob)
+    const safetyNumber = yield* Identity.fingerprint((yield* device.keyring.identity).public)
+    const value = {
+      userId: device.config.userId,
+      kind: rotated.statement.kind,
+      rotatedAt: rotated.statement.rotatedAt,
+      migrationUntil: rotated.statement.migrationUntil,
+      safetyNumber
+    }
+    yield* Output.result(o.json, value, (v) =>
+      `Rotated user ${v.userId}'s identity (${v.kind}); new safety number ${v.safetyNumber}. ` +
+      (v.kind === "emergency"
+        ? "The old keys no longer log in; your other devices take the new identity with `cipherlog identity relink`."
+        : `The old keys keep working until ${new Date(v.migrationUntil).toISOString()}; relink your other devices before then.`) +
+      " Members who verify your identity see the rotation; give them the new safety number if they ask.")
+  })).pipe(Command.withDescription("Rotate this user's identity keys on the server (planned, or --emergency to revoke the old keys at once)."))
+
+const identityRelink = Command.make("relink", { store, json, passphraseStdin, server: serverOpt, phraseStdin }, (o) =>
+  Effect.gen(function*() {
+    const url = yield* Sync.parseUrl(o.server)
+    const device = yield* openDevice(o.store, o.passphraseStdin)
+    const master = yield* masterOf(device, o)
+    const anonymous = yield* Sync.connect(device, url)
+    yield* IdentityRotation.relinkFromRecovery({
+      keyring: device.keyring, options: { baseUrl: url }, anonymous: anonymous.anonymous, recovery: { storeId: device.config.storeId, master }
+    }).pipe(Effect.provide(FetchHttpClient.layer))
+    const identity = yield* device.keyring.identity
+    const value = { userId: device.config.userId, rotations: identity.chain.length, safetyNumber: yield* Identity.fingerprint(identity.public) }
+    yield* Output.result(o.json, value, (v) =>
+      `This device now holds user ${v.userId}'s identity after ${v.rotations} rotation(s); safety number ${v.safetyNumber}. Run \`cipherlog sync\`.`)
+  })).pipe(Command.withDescription("Take the identity another device of this user rotated to, from the server's recovery material (the recovery phrase)."))
+
+const identity = Command.make("identity").pipe(
+  Command.withSubcommands([identityRotate, identityRelink]),
+  Command.withDescription("This user's identity keys: rotate, relink.")
+)
+
 // wipe ------------------------------------------------------------------------------
 
 const wipe = Command.make(
@@ -859,7 +988,7 @@ export const VERSION = "0.1.0"
  */
 export const command = Command.make("cipherlog").pipe(
   Command.withDescription("Cipherlog: a local-first, end-to-end encrypted event log, from a terminal."),
-  Command.withSubcommands([init, append, read, sync, keys, whoami, members, join, devices, backup, restore, recover, diagnose, wipe, server])
+  Command.withSubcommands([init, append, read, sync, keys, whoami, members, join, devices, identity, backup, restore, recover, diagnose, wipe, server])
 )
 
 /**

@@ -95,6 +95,9 @@ const kindByTag: Readonly<Record<string, Kind>> = {
   KeyStoreExists: "conflict",
   KeyConflict: "conflict",
   ImmutableRecord: "conflict",
+  IdentityRotationFailed: "conflict",
+  IdentityChainRefused: "conflict",
+  IdentityVerificationFailed: "conflict",
   // The server could not be reached or refused the session.
   TransportUnavailable: "network",
   AccessDenied: "network"

@@ -92,18 +92,19 @@ export const backup = (options: { readonly confirm?: boolean } = {}): Effect.Eff
   })
 
 /**
- * The 24-word recovery phrase (`recover`): the first line of stdin with
+ * The 24-word recovery phrase (`recover`, `identity rotate --emergency`,
+ * `devices revoke`): line `line` of stdin (default the first) with
  * `--phrase-stdin`, else `CIPHERLOG_RECOVERY_PHRASE`, else a prompt
  * without echo. Never argv, never printed.
  *
  * @since 0.1.0
  * @category sources
  */
-export const phrase = (options: { readonly stdin: boolean }): Effect.Effect<Redacted.Redacted<string>, CliError, Terminal.Terminal> =>
+export const phrase = (options: { readonly stdin: boolean; readonly line?: number }): Effect.Effect<Redacted.Redacted<string>, CliError, Terminal.Terminal> =>
   Effect.gen(function*() {
     if (options.stdin) {
-      const line = yield* stdinLine(0)
-      if (line.trim() === "") return yield* Effect.fail(badInput("--phrase-stdin was given but standard input is empty."))
+      const line = yield* stdinLine(options.line ?? 0)
+      if (line.trim() === "") return yield* Effect.fail(badInput(`--phrase-stdin was given but line ${(options.line ?? 0) + 1} of standard input is empty.`))
       return Redacted.make(line)
     }
     const env = fromEnv(ENV.phrase)

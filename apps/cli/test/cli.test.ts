@@ -383,8 +383,9 @@ describe("backup and restore", () => {
 })
 
 describe("cipherlog devices", () => {
-  it("revoke: the revoked device's later records are rejected on the others; list shows it revoked; self and unknown ids are 2", async () => {
+  it("revoke takes the keys away: the revoked device can no longer sync, the other devices carry on; list shows it revoked; self and unknown ids are 2", async () => {
     const a = await runJson<Init>(["init", "--store", dir("r1")], env)
+    const withPhrase = { ...env, CIPHERLOG_RECOVERY_PHRASE: a.recoveryPhrase }
     await runJson(["append", "--store", dir("r1"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"first"}'], env)
     await runJson(["backup", "keys", "--store", dir("r1"), "--out", dir("r1.keys")], backupEnv)
     const b = await runJson<{ deviceId: string }>(["restore", "--keys", dir("r1.keys"), "--store", dir("r2")], backupEnv)
@@ -394,36 +395,74 @@ describe("cipherlog devices", () => {
     const before = await runJson<Listed>(["devices", "list", "--store", dir("r1")], env)
     expect(before.devices.map((d) => [d.deviceId, d.revokedAt, d.current]).sort()).toEqual([[a.deviceId, null, true], [b.deviceId, null, false]].sort())
 
-    expect((await run(["devices", "revoke", a.deviceId, "--store", dir("r1"), "--json"], { env })).code).toBe(2)
-    const unknown = await run(["devices", "revoke", "d-nope", "--store", dir("r1"), "--json"], { env })
+    const revoke = (deviceId: string, extra: Record<string, string> = withPhrase) =>
+      run(["devices", "revoke", deviceId, "--store", dir("r1"), "--server", server.url, "--json"], { env: extra })
+    expect((await revoke(a.deviceId)).code).toBe(2)
+    const unknown = await revoke("d-nope")
     expect([unknown.code, unknown.stdout]).toEqual([2, ""])
-    const revoked = await runJson<{ deviceId: string; lastSeq: number }>(["devices", "revoke", b.deviceId, "--store", dir("r1")], env)
+    // A wrong recovery phrase: refused (3) before anything changes.
+    const other = await runJson<Init>(["init", "--store", dir("r-other")], env)
+    expect((await revoke(b.deviceId, { ...env, CIPHERLOG_RECOVERY_PHRASE: other.recoveryPhrase })).code).toBe(3)
+    const result = await revoke(b.deviceId)
+    expect(result.code, result.stderr).toBe(0)
+    const revoked = JSON.parse(result.stdout) as { deviceId: string; lastSeq: number; kekRotated: ReadonlyArray<string>; needsAdminRotation: ReadonlyArray<string> }
     expect(revoked.deviceId).toBe(b.deviceId)
     expect(revoked.lastSeq).toBeGreaterThan(0)
-    await runJson(["sync", "--store", dir("r1"), "--server", server.url], env)
+    expect(revoked.kekRotated).toEqual(["kv2"])
+    expect(revoked.needsAdminRotation).toEqual([])
 
-    // The revoked device keeps writing (it still holds keys) and the server takes it; the other device rejects it.
+    // The revoked device, with everything it holds, can no longer sync (its identity's keys no longer log in): exit 6.
     await runJson(["append", "--store", dir("r2"), "--aggregate", "Goal/g3", "--type", "GoalSet", "--data", '{"title":"after the revocation"}'], env)
-    await runJson(["sync", "--store", dir("r2"), "--server", server.url], env)
-    const synced = await runJson<{ rejectedRecords: ReadonlyArray<{ aggregateId: string; reason: string | null }> }>(["sync", "--store", dir("r1"), "--server", server.url], env)
-    expect(synced.rejectedRecords.filter((r) => r.aggregateId === "g3").map((r) => r.reason)).toEqual(["author"])
+    expect((await run(["sync", "--store", dir("r2"), "--server", server.url, "--json"], { env })).code).toBe(6)
+    // The revoking device writes under the new KEK version and syncs.
+    await runJson(["append", "--store", dir("r1"), "--aggregate", "Goal/g4", "--type", "GoalSet", "--data", '{"title":"after, from the laptop"}'], env)
+    await runJson(["sync", "--store", dir("r1"), "--server", server.url], env)
     const log = await runJson<ReadOut>(["read", "--store", dir("r1")], env)
-    expect(log.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"first"}', '{"title":"from the lost phone"}'])
-    expect(log.rejected.length).toBeGreaterThan(0)
+    expect(log.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"after, from the laptop"}', '{"title":"first"}', '{"title":"from the lost phone"}'])
     const after = await runJson<Listed>(["devices", "list", "--store", dir("r1")], env)
     expect(after.devices.find((d) => d.deviceId === b.deviceId)?.revokedAt).toEqual(expect.any(Number))
 
-    // devices add is recover (phrase + server): the new device reads the same log, the revoked device's late write rejected there too.
+    // devices add is recover (phrase + server): the new device gets the rotated identity and reads everything.
     const added = await run(
       ["devices", "add", "--store", dir("r3"), "--server", server.url, "--store-id", a.storeId, "--phrase-stdin", "--passphrase-stdin", "--json"],
       { stdin: `${a.recoveryPhrase}\n${PASSPHRASE}\n` }
     )
     expect(added.code, added.stderr).toBe(0)
     const fromR3 = await runJson<ReadOut>(["read", "--store", dir("r3")], env)
-    expect(fromR3.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"first"}', '{"title":"from the lost phone"}'])
-    expect(fromR3.rejected.length).toBeGreaterThan(0)
+    expect(fromR3.events.map((e) => JSON.stringify(e.payload)).sort(), JSON.stringify({ fromR3, added: added.stdout })).toEqual(log.events.map((e) => JSON.stringify(e.payload)).sort())
     // devices remove is revoke: the same refusal for an unknown id.
-    expect((await run(["devices", "remove", "d-nope", "--store", dir("r1"), "--json"], { env })).code).toBe(2)
+    expect((await run(["devices", "remove", "d-nope", "--store", dir("r1"), "--server", server.url, "--json"], { env: withPhrase })).code).toBe(2)
+  }, 300_000)
+
+  it("identity rotate (planned, then --emergency) and identity relink: the other device follows with the phrase", async () => {
+    const a = await runJson<Init>(["init", "--store", dir("i1")], env)
+    const withPhrase = { ...env, CIPHERLOG_RECOVERY_PHRASE: a.recoveryPhrase }
+    await runJson(["append", "--store", dir("i1"), "--aggregate", "Goal/g1", "--type", "GoalSet", "--data", '{"title":"one"}'], env)
+    await runJson(["sync", "--store", dir("i1"), "--server", server.url], env)
+    await runJson(["recover", "--store", dir("i2"), "--server", server.url, "--store-id", a.storeId], withPhrase)
+    const whoBefore = await runJson<{ safetyNumber: string }>(["whoami", "--store", dir("i1")], env)
+    const planned = await runJson<{ kind: string; safetyNumber: string; migrationUntil: number; rotatedAt: number }>(
+      ["identity", "rotate", "--store", dir("i1"), "--server", server.url, "--window-days", "1"], env
+    )
+    expect(planned.kind).toBe("planned")
+    expect(planned.migrationUntil - planned.rotatedAt).toBe(24 * 3600 * 1000)
+    expect(planned.safetyNumber).not.toBe(whoBefore.safetyNumber)
+    // During the window the other device, still on the old keys, syncs.
+    await runJson(["append", "--store", dir("i2"), "--aggregate", "Goal/g2", "--type", "GoalSet", "--data", '{"title":"two"}'], env)
+    await runJson(["sync", "--store", dir("i2"), "--server", server.url], env)
+    // An emergency rotation: the other device is cut off until it relinks with the phrase.
+    expect((await run(["identity", "rotate", "--emergency", "--store", dir("i1"), "--server", server.url, "--json"], { env })).code).toBe(2)
+    const emergency = await runJson<{ kind: string }>(["identity", "rotate", "--emergency", "--store", dir("i1"), "--server", server.url], withPhrase)
+    expect(emergency.kind).toBe("emergency")
+    expect((await run(["sync", "--store", dir("i2"), "--server", server.url, "--json"], { env })).code).toBe(6)
+    const relinked = await runJson<{ rotations: number }>(["identity", "relink", "--store", dir("i2"), "--server", server.url], withPhrase)
+    expect(relinked.rotations).toBe(2)
+    await runJson(["sync", "--store", dir("i2"), "--server", server.url], env)
+    await runJson(["sync", "--store", dir("i1"), "--server", server.url], env)
+    for (const d of ["i1", "i2"]) {
+      const log = await runJson<ReadOut>(["read", "--store", dir(d)], env)
+      expect(log.events.map((e) => JSON.stringify(e.payload)).sort()).toEqual(['{"title":"one"}', '{"title":"two"}'])
+    }
   }, 300_000)
 })
 

@@ -196,12 +196,52 @@ export const schemaV3: ReadonlyArray<string> = [
 ]
 
 /**
+ * Migration 4: identity rotations (docs/formats.md, "Server store schema").
+ * The genesis keys of a user who rotated, and each accepted rotation
+ * statement, append-only; one rotation per old key (no fork). It depends
+ * on nothing but migration 1.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV4: ReadonlyArray<string> = [
+  `CREATE TABLE identity_genesis (
+    user_id TEXT PRIMARY KEY,
+    signing_public_key TEXT NOT NULL,
+    encryption_public_key TEXT NOT NULL,
+    registered_at BIGINT NOT NULL
+  )`,
+  `CREATE TABLE identity_rotations (
+    user_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('planned', 'emergency')),
+    old_signing_public_key TEXT NOT NULL,
+    new_signing_public_key TEXT NOT NULL,
+    new_encryption_public_key TEXT NOT NULL,
+    rotated_at BIGINT NOT NULL,
+    migration_until BIGINT NOT NULL,
+    old_signature TEXT NOT NULL,
+    new_signature TEXT NOT NULL,
+    accepted_at BIGINT NOT NULL,
+    PRIMARY KEY (user_id, seq),
+    UNIQUE (user_id, old_signing_public_key)
+  )`,
+  `CREATE FUNCTION cipherlog_identity_rotations_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'identity rotations are append-only' USING ERRCODE = 'restrict_violation';
+    END
+  $$`,
+  `CREATE TRIGGER identity_rotations_no_update_or_delete BEFORE UPDATE OR DELETE ON identity_rotations
+    FOR EACH ROW EXECUTE FUNCTION cipherlog_identity_rotations_append_only()`
+]
+
+/**
  * The highest migration this code has; a database with a higher one is refused.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const latestMigration = 3
+export const latestMigration = 4
 
 /**
  * The migrations, in order.
@@ -212,7 +252,8 @@ export const latestMigration = 3
 export const migrations: Migrator.Loader = Migrator.fromRecord({
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement))),
   "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement))),
-  "0003_prekeys": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV3, (statement) => sql.unsafe(statement)))
+  "0003_prekeys": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV3, (statement) => sql.unsafe(statement))),
+  "0004_identity_rotations": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV4, (statement) => sql.unsafe(statement)))
 })
 
 /** Advisory lock key under which processes create the migrations table ("ciph"). */

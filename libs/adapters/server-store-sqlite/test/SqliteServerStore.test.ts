@@ -55,7 +55,7 @@ describe("SqliteServerStore", () => {
         const [sync] = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
         return { migrations: migrations.map((m) => m.migration_id), head: page.head, mode: mode?.journal_mode, sync: sync?.synchronous }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename }).pipe(Layer.provideMerge(cleanup))))
-      expect(after).toEqual({ migrations: [1, 2, 3], head: 2, mode: "wal", sync: 2 })
+      expect(after).toEqual({ migrations: [1, 2, 3, 4], head: 2, mode: "wal", sync: 2 })
     }))
 
   it.effect("refuses a database migrated by a newer server, and changes nothing", () =>
@@ -69,8 +69,8 @@ describe("SqliteServerStore", () => {
         return { refused, left: left.map((m) => m.migration_id) }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "newer.db") }).pipe(Layer.provideMerge(cleanup))))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4]])
-      expect(refused.message).toContain("migrated by a newer server (schema migration 4; this server knows up to 3)")
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4, 5]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 5; this server knows up to 4)")
     }))
 
   it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>

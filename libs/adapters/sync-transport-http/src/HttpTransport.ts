@@ -195,13 +195,17 @@ export const make = (options: Options): Effect.Effect<SyncClient, never, HttpCli
       Effect.map((r) => ({ created: r.created })),
       Effect.timeoutFail({ duration: timeout, onTimeout: () => unavailable("timeout", "registering timed out") }),
       Effect.catchAll((e: Failure) =>
-        Effect.fail(
-          e._tag === "UserKeysMismatch"
-            ? new SyncTransport.AccessDenied({ status: 401, detail: `user ${credentials.userId} is registered with other keys` })
-            : (e as unknown) instanceof SyncTransport.TransportUnavailable || (e as unknown) instanceof SyncTransport.AccessDenied
-            ? (e as unknown as SyncTransport.TransportError)
-            : common(undefined, e) ?? unavailable("bad-response", `registering failed (${e._tag})`)
-        )
+        e._tag === "UserKeysMismatch"
+          // The user rotated its identity: keys a planned rotation replaced still log in during its window.
+          ? Effect.mapError(
+            Effect.as(currentToken, { created: false }),
+            () => new SyncTransport.AccessDenied({ status: 401, detail: `user ${credentials.userId} is registered with other keys` })
+          )
+          : Effect.fail(
+            (e as unknown) instanceof SyncTransport.TransportUnavailable || (e as unknown) instanceof SyncTransport.AccessDenied
+              ? (e as unknown as SyncTransport.TransportError)
+              : common(undefined, e) ?? unavailable("bad-response", `registering failed (${e._tag})`)
+          )
       )
     )
 

@@ -474,6 +474,12 @@ export const rotate = (
 export const removeMember = (ctx: Context, userId: string, identities: Identities, mutant?: RotationMutant) =>
   rotate(ctx, { remove: [userId], identities }, mutant)
 
+/** The user's own identities before its current one, newest first (from its own, trusted, rotation chain). */
+const ownEarlierIdentities = (self: Identity.Identity): ReadonlyArray<Identity.PublicIdentity> =>
+  [self.genesis, ...self.chain.slice(0, -1).map((s) => ({ userId: self.userId, signingPublicKey: s.newSigningPublicKey, encryptionPublicKey: s.newEncryptionPublicKey }))]
+    .slice(0, self.chain.length)
+    .reverse()
+
 /**
  * What {@link acceptOwnBlobs} did.
  *
@@ -490,7 +496,9 @@ export interface Accepted {
  * Opens the caller's KEK blobs of versions it does not hold yet: each is
  * accepted only if its sender (named in the blob, checked by its
  * signature) is the caller or a trusted identity in `senders`, and is
- * imported with the status the server lists for the version.
+ * imported with the status the server lists for the version. A blob the
+ * caller's user sealed before an identity rotation (signed by an earlier
+ * key of its own chain) is accepted too, but never as the active version.
  *
  * @since 0.1.0
  * @category provisioning
@@ -531,9 +539,19 @@ export const acceptOwnBlobs = (
         skipped.push({ versionId: b.versionId, sender: senderId, reason: "untrusted-sender" })
         continue
       }
-      const result = yield* Effect.either(
+      let result = yield* Effect.either(
         KekBlob.accept(ctx.keyring, { storeId, versionId: b.versionId, blob: bytes, sender: sender.value, status: version.status })
       )
+      // A blob the user sealed to itself before an identity rotation is signed by an earlier own key (from the
+      // own chain, which this keyring holds). Never made active from such a blob: a revoked device holds those keys.
+      if (result._tag === "Left" && result.left._tag === "KekBlobRefused" && senderId === self.public.userId) {
+        for (const earlier of ownEarlierIdentities(self)) {
+          result = yield* Effect.either(KekBlob.accept(ctx.keyring, {
+            storeId, versionId: b.versionId, blob: bytes, sender: earlier, status: version.status === "active" ? "decrypt-only" : version.status
+          }))
+          if (result._tag === "Right" || result.left._tag !== "KekBlobRefused") break
+        }
+      }
       if (result._tag === "Left") {
         if (result.left._tag === "KekBlobRefused") skipped.push({ versionId: b.versionId, sender: senderId, reason: result.left.reason })
         else if (result.left._tag === "KeyConflict") skipped.push({ versionId: b.versionId, sender: senderId, reason: "not-for-this-context" })

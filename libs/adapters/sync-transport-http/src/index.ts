@@ -20,3 +20,11 @@ export * as Sharing from "./Sharing.js"
  * @since 0.1.0
  */
 export * as PrekeyClient from "./PrekeyClient.js"
+
+/**
+ * Identity rotation through the server: the own identity (planned,
+ * emergency, device revocation that takes keys away) and peers' chains.
+ *
+ * @since 0.1.0
+ */
+export * as IdentityRotation from "./IdentityRotation.js"

@@ -292,6 +292,21 @@ export interface Keyring {
   readonly deviceId: string
   readonly identity: Effect.Effect<Identity.Identity, KeyStoreError>
   readonly device: Effect.Effect<Identity.Device, KeyStoreError>
+  /**
+   * Rotates the user's identity here (`Identity.rotate`): new keys, the old
+   * ones kept in `previous` (what was sealed to them still opens), the
+   * statement appended to the chain, written to the vault before it is
+   * returned. The handles of the old identity are destroyed: a client that
+   * signed with them must be made again. Publish the statement (the sync
+   * server's rotation endpoint) before anything is sealed to the new keys.
+   */
+  readonly rotateIdentity: (kind: "planned" | "emergency", migrationMs: number) => Effect.Effect<Identity.RotationStatement, KeyStoreError>
+  /**
+   * Adopts identity secrets of this user that continue this device's chain
+   * (recovered after another device rotated the identity): refused unless
+   * they have the same genesis, their chain verifies and extends this one's.
+   */
+  readonly adoptIdentity: (secrets: Identity.IdentitySecrets) => Effect.Effect<void, KeyStoreError | Identity.IdentityVerificationFailed>
   /** This device's `K_cache` (projections, indexes). Never exported, never synced (INV-010). */
   readonly cacheKey: Effect.Effect<SymmetricKey<"cache">, KeyStoreError>
 
@@ -463,6 +478,15 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
 
     const noActive = (storeId: string) => new KeysMissing({ storeId, missing: ["kek:active"] })
 
+    /** Destroys the cached identity handles; the next read loads the vault's identity. */
+    const forgetIdentity = Effect.suspend(() => {
+      const held = identity
+      identity = undefined
+      return held === undefined
+        ? Effect.void
+        : Effect.forEach([held.signing, held.encryption, ...held.previousEncryption], crypto.destroyKey, { discard: true })
+    })
+
     const keyring: Keyring = {
       vault,
       policy,
@@ -475,6 +499,37 @@ export const make = (vault: Vault, policy: KeyPolicy = defaultPolicy): Effect.Ef
         Identity.zeroizeSecrets(secrets)
         return identity
       }),
+      rotateIdentity: (kind, migrationMs) =>
+        Effect.gen(function*() {
+          const secrets = yield* Effect.flatMap(readEntry(vault, entries.identity, Identity.IdentitySecrets), (o) => required(entries.identity, o))
+          const rotated = yield* Identity.rotate(secrets, kind, yield* now, migrationMs).pipe(Effect.orDie, Effect.provideService(Crypto.Crypto, crypto))
+          yield* writeEntry(vault, entries.identity, Identity.IdentitySecrets, rotated.secrets).pipe(
+            Effect.ensuring(Effect.sync(() => Identity.zeroizeSecrets(rotated.secrets)))
+          )
+          yield* forgetIdentity
+          return rotated.statement
+        }),
+      adoptIdentity: (next) =>
+        Effect.gen(function*() {
+          const current = yield* keyring.identity
+          const fail = (detail: string) =>
+            Effect.fail(new Identity.IdentityVerificationFailed({ userId: next.userId, subject: "recovered identity", detail }))
+          if (next.userId !== current.userId) return yield* fail("it is another user's identity")
+          const sameGenesis = Bytes.equalsPublic(next.genesis.signingPublicKey, current.genesis.signingPublicKey) &&
+            Bytes.equalsPublic(next.genesis.encryptionPublicKey, current.genesis.encryptionPublicKey)
+          if (!sameGenesis) return yield* fail("it does not start from this device's genesis identity")
+          const view = yield* Identity.verifyChain(next.genesis, next.chain).pipe(Effect.provideService(Crypto.Crypto, crypto))
+          const extends_ = current.chain.length <= next.chain.length &&
+            current.chain.every((s, i) => Bytes.equalsPublic(s.newSignature, next.chain[i]!.newSignature))
+          if (!extends_) return yield* fail("its rotation chain does not extend this device's (a fork)")
+          const loaded = yield* Identity.load(next).pipe(Effect.orDie, Effect.provideService(Crypto.Crypto, crypto))
+          const matches = Bytes.equalsPublic(loaded.public.signingPublicKey, view.current.signingPublicKey) &&
+            Bytes.equalsPublic(loaded.public.encryptionPublicKey, view.current.encryptionPublicKey)
+          yield* Effect.forEach([loaded.signing, loaded.encryption, ...loaded.previousEncryption], crypto.destroyKey)
+          if (!matches) return yield* fail("its secret keys are not the keys its chain ends at")
+          yield* writeEntry(vault, entries.identity, Identity.IdentitySecrets, next)
+          yield* forgetIdentity
+        }),
       device: Effect.gen(function*() {
         if (device) return device
         const secrets = yield* Effect.flatMap(readEntry(vault, entries.device, Identity.DeviceSecrets), (o) => required(entries.device, o))

@@ -152,6 +152,46 @@ describe("Keyring", () => {
       expect((yield* keyring.cacheKey).purpose).toBe("cache")
     }).pipe(Effect.provide(memory().layer)))
 
+  it.effect("INV-007 rotateIdentity: new keys in the vault, the statement verifies from the genesis, the old keys are kept to open what was sealed to them", () =>
+    Effect.gen(function*() {
+      const keyring = yield* newKeyring()
+      const before = (yield* keyring.identity).public
+      const statement = yield* keyring.rotateIdentity("emergency", 0)
+      expect(statement.kind).toBe("emergency")
+      const after = yield* keyring.identity
+      expect(after.public.signingPublicKey).toEqual(statement.newSigningPublicKey)
+      expect(Bytes.equalsPublic(after.public.signingPublicKey, before.signingPublicKey)).toBe(false)
+      expect(after.previousEncryption.map((k) => k.publicKey)).toEqual([before.encryptionPublicKey])
+      const view = yield* Identity.verifyChain(after.genesis, after.chain)
+      expect(view.current).toEqual(after.public)
+      const stored = Option.getOrThrow(yield* Keyring.readEntry(keyring.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+      expect(stored.chain).toHaveLength(1)
+    }).pipe(Effect.provide(memory().layer)))
+
+  it.effect("adoptIdentity: takes a rotated copy of the same identity; refuses another genesis, a fork and a broken chain", () =>
+    Effect.gen(function*() {
+      const laptop = yield* newKeyring()
+      const secrets = Option.getOrThrow(yield* Keyring.readEntry(laptop.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+      const another = (deviceId: string) =>
+        Effect.provide(Effect.flatMap(Vault.create(passphrase, { policy }), (v) => Keyring.initialize(v, { userId: "u1", deviceId, identity: secrets })), memory().layer)
+      const phone = yield* another("d2")
+      const tablet = yield* another("d3")
+      yield* laptop.rotateIdentity("planned", 1000)
+      const rotated = Option.getOrThrow(yield* Keyring.readEntry(laptop.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+      // A fork: the tablet rotates the same old identity on its own.
+      yield* tablet.rotateIdentity("emergency", 0)
+      const forked = Option.getOrThrow(yield* Keyring.readEntry(tablet.vault, Keyring.entries.identity, Identity.IdentitySecrets))
+      const other = yield* Identity.generate("u1", 1)
+      const reason = (next: Identity.IdentitySecrets, on: Keyring.Keyring) =>
+        Effect.map(Effect.flip(on.adoptIdentity(next)), (e) => e.message)
+      expect(yield* reason(other, phone)).toMatch(/genesis/)
+      expect(yield* reason(forked, laptop)).toMatch(/fork/)
+      const broken = { ...rotated, chain: rotated.chain.map((s) => ({ ...s, rotatedAt: s.rotatedAt + 1 })) }
+      expect(yield* reason(broken, phone)).toMatch(/signature/)
+      yield* phone.adoptIdentity(rotated)
+      expect((yield* phone.identity).public).toEqual((yield* laptop.identity).public)
+    }).pipe(Effect.provide(memory().layer)))
+
   it.effect("KEK versions: creating one makes the active one decrypt-only; only deprecated versions are destroyed, after their grace period", () =>
     Effect.gen(function*() {
       const keyring = yield* newKeyring({ ...Keyring.defaultPolicy, kekGraceMs: day })

@@ -25,10 +25,12 @@ import type { StoreId, UserId } from "@cipherlog/domain"
 import type {
   DuplicateEventMismatch,
   Forbidden,
+  InvalidRotation,
   KekVersionExists,
   LastAdmin,
   Models,
   NotFound,
+  RotationConflict,
   ServiceUnavailable,
   StoredRecord,
   StoreExists,
@@ -140,6 +142,23 @@ export interface ServerStore {
   readonly takeChallenge: (challengeId: string) => Effect.Effect<Option.Option<ChallengeRecord>, ServiceUnavailable>
   readonly putSession: (session: SessionRecord) => Effect.Effect<void, ServiceUnavailable>
   readonly getSession: (tokenHash: string) => Effect.Effect<Option.Option<SessionRecord>, ServiceUnavailable>
+
+  // Identity rotations ----------------------------------------------------------------
+  /**
+   * Appends a rotation to a user's chain, atomically: its old key must be
+   * the user's current signing key (else `RotationConflict`: `replayed`,
+   * `forked` or `stale`) and it must not be older than the last rotation.
+   * The user's keys become the new ones; an emergency rotation deletes
+   * every session of the user, a planned one ends them at
+   * `migrationUntil`; an `identity.rotate` audit entry is written in every
+   * store the user is a member of. Signatures are checked by the caller
+   * (the store has no crypto).
+   */
+  readonly rotateIdentity: (
+    input: { readonly statement: Models.IdentityRotation; readonly at: number }
+  ) => Effect.Effect<{ readonly user: UserRecord; readonly seq: number }, RotationConflict | InvalidRotation | NotFound | ServiceUnavailable>
+  /** A user's genesis keys and accepted rotations, in order; none for an unknown user. */
+  readonly identityChain: (userId: UserId) => Effect.Effect<Option.Option<Models.IdentityChain>, ServiceUnavailable>
 
   // Stores and members ---------------------------------------------------------------
   /** Creates a store with its creator as admin. */

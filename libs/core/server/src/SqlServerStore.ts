@@ -31,11 +31,12 @@ import {
 import { Migrator, SqlClient, type SqlError } from "@effect/sql"
 import { Effect, Either, Option, PubSub, Schedule, type Scope, Stream } from "effect"
 import * as GroupCommit from "./GroupCommit.js"
-import { appendError, blobError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./internal/refusals.js"
+import { appendError, blobError, identityRotationError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./internal/refusals.js"
 import {
   aggregateKey,
   aggregatesOf,
   checkBlobs,
+  checkIdentityRotation,
   checkRotation,
   checkStatusChange,
   type ExistingEvent,
@@ -158,24 +159,62 @@ interface OneTimePrekeyRow {
   readonly signature: string
 }
 
-/** Keys are written by the server as canonical base64url; a row that does not decode is a corrupt database. */
-const key = (text: string): Uint8Array => {
-  const bytes = Bytes.fromBase64Url(text)
-  if (bytes === undefined) throw new Error("a prekey column does not hold base64url")
-  return bytes
-}
-
 const toSignedPrekey = (r: SignedPrekeyRow): Models.SignedPrekey => ({
   prekeyId: r.prekey_id,
-  publicKey: key(r.public_key),
+  publicKey: bytesOf(r.public_key),
   createdAt: num(r.created_at),
-  signature: key(r.signature)
+  signature: bytesOf(r.signature)
 })
 
 const toOneTimePrekey = (r: OneTimePrekeyRow): Models.OneTimePrekey => ({
   prekeyId: r.prekey_id,
-  publicKey: key(r.public_key),
-  signature: key(r.signature)
+  publicKey: bytesOf(r.public_key),
+  signature: bytesOf(r.signature)
+})
+
+interface UserRow {
+  readonly user_id: string
+  readonly signing_public_key: string
+  readonly encryption_public_key: string
+  readonly registered_at: Num
+}
+
+const toUser = (r: UserRow): Option.Option<Models.UserKeys> => {
+  const signingPublicKey = Bytes.fromBase64Url(r.signing_public_key)
+  const encryptionPublicKey = Bytes.fromBase64Url(r.encryption_public_key)
+  return signingPublicKey === undefined || encryptionPublicKey === undefined
+    ? Option.none()
+    : Option.some({ userId: r.user_id as UserId, signingPublicKey, encryptionPublicKey, registeredAt: num(r.registered_at) })
+}
+
+interface RotationRow {
+  readonly user_id: string
+  readonly kind: string
+  readonly old_signing_public_key: string
+  readonly new_signing_public_key: string
+  readonly new_encryption_public_key: string
+  readonly rotated_at: Num
+  readonly migration_until: Num
+  readonly old_signature: string
+  readonly new_signature: string
+}
+
+const bytesOf = (text: string): Uint8Array => {
+  const bytes = Bytes.fromBase64Url(text)
+  if (bytes === undefined) throw new Error("a stored key or signature is not base64url")
+  return bytes
+}
+
+const toRotation = (r: RotationRow): Models.IdentityRotation => ({
+  userId: r.user_id as UserId,
+  kind: r.kind === "emergency" ? "emergency" : "planned",
+  oldSigningPublicKey: bytesOf(r.old_signing_public_key),
+  newSigningPublicKey: bytesOf(r.new_signing_public_key),
+  newEncryptionPublicKey: bytesOf(r.new_encryption_public_key),
+  rotatedAt: num(r.rotated_at),
+  migrationUntil: num(r.migration_until),
+  oldSignature: bytesOf(r.old_signature),
+  newSignature: bytesOf(r.new_signature)
 })
 
 const chunks = <A>(items: ReadonlyArray<A>, size: number): ReadonlyArray<ReadonlyArray<A>> => {
@@ -371,6 +410,14 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
         (rows) => rows.map(toStored)
       )
 
+    const readRotations = (userId: string) =>
+      Effect.map(
+        sql<RotationRow>`SELECT user_id, kind, old_signing_public_key, new_signing_public_key, new_encryption_public_key,
+          rotated_at, migration_until, old_signature, new_signature FROM identity_rotations
+          WHERE user_id = ${userId} ORDER BY seq`,
+        (rows) => rows.map(toRotation)
+      )
+
     const service: ServerStore = {
       ping: guard("ping")(Effect.asVoid(sql`SELECT store_id FROM stores LIMIT 1`)),
 
@@ -438,6 +485,72 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
               expiresAt: num(r.expires_at)
             }))
         )),
+
+      rotateIdentity: ({ at, statement }) =>
+        tx("rotateIdentity")(Effect.gen(function*() {
+          const userId = statement.userId
+          // Takes the user's row lock: two rotations of one user run one at a time.
+          const [row] = yield* sql<UserRow>`UPDATE users SET signing_public_key = signing_public_key WHERE user_id = ${userId}
+            RETURNING user_id, signing_public_key, encryption_public_key, registered_at`
+          const user = row === undefined ? Option.none() : toUser(row)
+          if (Option.isNone(user)) return yield* Effect.fail(NotFound.of(`user ${userId}`))
+          const chain = yield* readRotations(userId)
+          const checked = checkIdentityRotation(user.value, chain, statement)
+          if (Either.isLeft(checked)) return yield* Effect.fail(identityRotationError(userId, checked.left))
+          const b64 = Bytes.toBase64Url
+          yield* sql`INSERT INTO identity_genesis ${
+            sql.insert({
+              user_id: userId,
+              signing_public_key: b64(user.value.signingPublicKey),
+              encryption_public_key: b64(user.value.encryptionPublicKey),
+              registered_at: user.value.registeredAt
+            })
+          } ON CONFLICT (user_id) DO NOTHING`
+          yield* insertRows("identity_rotations", [{
+            user_id: userId,
+            seq: chain.length + 1,
+            kind: statement.kind,
+            old_signing_public_key: b64(statement.oldSigningPublicKey),
+            new_signing_public_key: b64(statement.newSigningPublicKey),
+            new_encryption_public_key: b64(statement.newEncryptionPublicKey),
+            rotated_at: statement.rotatedAt,
+            migration_until: statement.migrationUntil,
+            old_signature: b64(statement.oldSignature),
+            new_signature: b64(statement.newSignature),
+            accepted_at: at
+          }])
+          yield* sql`UPDATE users SET signing_public_key = ${b64(statement.newSigningPublicKey)},
+            encryption_public_key = ${b64(statement.newEncryptionPublicKey)} WHERE user_id = ${userId}`
+          if (statement.kind === "emergency") yield* sql`DELETE FROM sessions WHERE user_id = ${userId}`
+          else {
+            yield* sql`UPDATE sessions SET expires_at = ${statement.migrationUntil}
+              WHERE user_id = ${userId} AND expires_at > ${statement.migrationUntil}`
+          }
+          const stores = yield* sql<{ store_id: string }>`SELECT store_id FROM members WHERE user_id = ${userId} ORDER BY store_id`
+          for (const { store_id } of stores) {
+            yield* audit(store_id, userId, at, [{ action: "identity.rotate", targetUserId: userId, reason: statement.kind }])
+          }
+          const next: Models.UserKeys = {
+            ...user.value,
+            signingPublicKey: statement.newSigningPublicKey,
+            encryptionPublicKey: statement.newEncryptionPublicKey
+          }
+          return { user: next, seq: chain.length + 1 }
+        })),
+      identityChain: (userId) =>
+        guard("identityChain")(Effect.gen(function*() {
+          const current = yield* getUser(userId)
+          if (Option.isNone(current)) return Option.none()
+          const [first] = yield* sql<UserRow>`SELECT user_id, signing_public_key, encryption_public_key, registered_at
+            FROM identity_genesis WHERE user_id = ${userId}`
+          const genesis = Option.getOrElse(first === undefined ? Option.none() : toUser(first), () => current.value)
+          const chain: Models.IdentityChain = {
+            userId: current.value.userId,
+            genesis: { signingPublicKey: genesis.signingPublicKey, encryptionPublicKey: genesis.encryptionPublicKey, registeredAt: genesis.registeredAt },
+            rotations: yield* readRotations(userId)
+          }
+          return Option.some(chain)
+        })),
 
       createStore: ({ actor, at, storeId }) =>
         tx("createStore")(Effect.gen(function*() {
@@ -773,16 +886,8 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
 
     function getUser(userId: string) {
       return Effect.map(
-        sql<{ user_id: string; signing_public_key: string; encryption_public_key: string; registered_at: Num }>`SELECT
-          user_id, signing_public_key, encryption_public_key, registered_at FROM users WHERE user_id = ${userId}`,
-        (rows) =>
-          Option.flatMap(Option.fromNullable(rows[0]), (r) => {
-            const signingPublicKey = Bytes.fromBase64Url(r.signing_public_key)
-            const encryptionPublicKey = Bytes.fromBase64Url(r.encryption_public_key)
-            return signingPublicKey === undefined || encryptionPublicKey === undefined
-              ? Option.none()
-              : Option.some({ userId: r.user_id as UserId, signingPublicKey, encryptionPublicKey, registeredAt: num(r.registered_at) })
-          })
+        sql<UserRow>`SELECT user_id, signing_public_key, encryption_public_key, registered_at FROM users WHERE user_id = ${userId}`,
+        (rows) => Option.flatMap(Option.fromNullable(rows[0]), toUser)
       )
     }
 

@@ -10,7 +10,7 @@ import type { Crypto } from "@cipherlog/crypto"
 import { SyncApi } from "@cipherlog/sync-api"
 import { type HttpApi, HttpApiBuilder, type HttpApp, HttpMiddleware, type HttpRouter, type HttpServer } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import { AuthenticationLive, groups } from "./internal/handlers.js"
+import { AuthenticationLive, groups, SessionCacheLive } from "./internal/handlers.js"
 import * as Middleware from "./internal/middleware.js"
 import * as Routes from "./internal/routes.js"
 import * as Metrics from "./Metrics.js"
@@ -29,7 +29,7 @@ export const api: Layer.Layer<
   never,
   ServerStore | Crypto.Crypto | ServerConfig
 > = Layer.mergeAll(Middleware.layer, HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })).pipe(
-  Layer.provideMerge(HttpApiBuilder.api(SyncApi).pipe(Layer.provide(groups), Layer.provide(AuthenticationLive))),
+  Layer.provideMerge(HttpApiBuilder.api(SyncApi).pipe(Layer.provide(groups), Layer.provide(AuthenticationLive), Layer.provide(SessionCacheLive))),
   Layer.provideMerge(Metrics.layer)
 )
 

@@ -323,6 +323,37 @@ export class LastAdmin extends Schema.TaggedError<LastAdmin>("@cipherlog/sync-ap
   }
 }
 
+/**
+ * An identity rotation that does not continue the user's chain as the
+ * server holds it: `replayed` (this exact statement was accepted before),
+ * `forked` (another statement already rotated away from the same old key),
+ * `stale` (the old key is no longer the user's current key).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RotationConflict extends Schema.TaggedError<RotationConflict>("@cipherlog/sync-api/RotationConflict")(
+  "RotationConflict",
+  { message: Schema.String, userId: Schema.String, reason: Schema.Literal("replayed", "forked", "stale") },
+  HttpApiSchema.annotations({ status: 409 })
+) {
+  /** @since 0.1.0 */
+  static of(userId: string, reason: RotationConflict["reason"]): RotationConflict {
+    const what = reason === "replayed"
+      ? "this rotation statement was accepted before"
+      : reason === "forked"
+      ? "another rotation already replaced the same old key (a fork of the identity chain)"
+      : "its old key is not the user's current signing key"
+    return new RotationConflict({
+      userId,
+      reason,
+      message: `Identity rotation of user ${userId} refused: ${what}; nothing was changed. ` +
+        "Fetch the user's chain (GET /v1/users/:userId/identity) and rotate from its current key; " +
+        "if you did not make the rotation that is there, the identity is compromised: see docs/threat-model.md."
+    })
+  }
+}
+
 // 413 / 415 -------------------------------------------------------------------
 
 /**
@@ -386,6 +417,29 @@ export class Unprocessable extends Schema.TaggedError<Unprocessable>("@cipherlog
   /** @since 0.1.0 */
   static of(reason: Unprocessable["reason"], userIds: ReadonlyArray<string>, detail: string): Unprocessable {
     return new Unprocessable({ reason, userIds, message: `${detail}; nothing was changed.` })
+  }
+}
+
+/**
+ * An identity rotation statement that does not verify: a signature, its
+ * user, its times or its migration window.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidRotation extends Schema.TaggedError<InvalidRotation>("@cipherlog/sync-api/InvalidRotation")(
+  "InvalidRotation",
+  { message: Schema.String, userId: Schema.String, problem: Schema.String },
+  HttpApiSchema.annotations({ status: 422 })
+) {
+  /** @since 0.1.0 */
+  static of(userId: string, problem: string): InvalidRotation {
+    return new InvalidRotation({
+      userId,
+      problem,
+      message: `Identity rotation of user ${userId} refused: ${problem}; nothing was changed. ` +
+        "Build the statement with Identity.rotate from the current identity secrets and send it unchanged."
+    })
   }
 }
 

@@ -62,6 +62,34 @@ export const sessionMessage = (userId: string, challengeId: string, nonce: Uint8
   Bytes.concat(Bytes.utf8(AUTH_CONTEXT), lp(Bytes.utf8(userId)), lp(Bytes.utf8(challengeId)), nonce)
 
 /**
+ * What an identity rotation statement signs (the same bytes as
+ * `Identity.rotationMessage` of `@cipherlog/keys`):
+ * `"cipherlog/identity-rotation" ‖ 0x01 ‖ lp(userId) ‖ lp(kind) ‖
+ * lp(oldSigningPublicKey) ‖ lp(newSigningPublicKey) ‖
+ * lp(newEncryptionPublicKey) ‖ lp(u64(rotatedAt)) ‖ lp(u64(migrationUntil))`.
+ *
+ * @since 0.1.0
+ * @category messages
+ */
+export const rotationMessage = (s: {
+  readonly userId: string
+  readonly kind: string
+  readonly oldSigningPublicKey: Uint8Array
+  readonly newSigningPublicKey: Uint8Array
+  readonly newEncryptionPublicKey: Uint8Array
+  readonly rotatedAt: number
+  readonly migrationUntil: number
+}): Uint8Array => {
+  const u64 = (n: number) => Bytes.u64(Math.max(0, Math.floor(n)))
+  return Bytes.concat(
+    Bytes.utf8("cipherlog/identity-rotation"),
+    Uint8Array.of(1),
+    ...[Bytes.utf8(s.userId), Bytes.utf8(s.kind), s.oldSigningPublicKey, s.newSigningPublicKey, s.newEncryptionPublicKey, u64(s.rotatedAt), u64(s.migrationUntil)]
+      .map(lp)
+  )
+}
+
+/**
  * The authenticated user of a request, provided by {@link Authentication}.
  *
  * @since 0.1.0

@@ -262,6 +262,74 @@ export const Session = Schema.Struct({
 /** @since 0.1.0 */
 export type Session = typeof Session.Type
 
+// Identity rotations ---------------------------------------------------------------
+
+/**
+ * Longest migration window of a planned identity rotation: 30 days.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_MIGRATION_MS = 30 * 24 * 3600 * 1000
+
+/**
+ * Largest difference between a rotation's `rotatedAt` and the server's clock: 5 minutes.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_ROTATION_SKEW_MS = 5 * 60 * 1000
+
+/**
+ * An identity rotation statement (`Identity.RotationStatement` of
+ * `@cipherlog/keys`, docs/formats.md "Identities and devices"): signed by
+ * the old signing key (continuity) and the new one (possession) over
+ * `Auth.rotationMessage`.
+ *
+ * @since 0.1.0
+ * @category users
+ */
+export const IdentityRotation = Schema.Struct({
+  userId: UserId,
+  kind: Schema.Literal("planned", "emergency"),
+  oldSigningPublicKey: PublicKey,
+  newSigningPublicKey: PublicKey,
+  newEncryptionPublicKey: PublicKey,
+  rotatedAt: Millis,
+  migrationUntil: Millis,
+  oldSignature: Signature,
+  newSignature: Signature
+}).annotations({ identifier: "IdentityRotation" })
+/** @since 0.1.0 */
+export type IdentityRotation = typeof IdentityRotation.Type
+
+/**
+ * A user's identity chain as the server holds it: the keys first
+ * registered, then every accepted rotation in order. The server is not
+ * trusted with it: a peer verifies each link from the genesis it pinned.
+ *
+ * @since 0.1.0
+ * @category users
+ */
+export const IdentityChain = Schema.Struct({
+  userId: UserId,
+  genesis: Schema.Struct({ signingPublicKey: PublicKey, encryptionPublicKey: PublicKey, registeredAt: Millis }),
+  rotations: Schema.Array(IdentityRotation)
+}).annotations({ identifier: "IdentityChain" })
+/** @since 0.1.0 */
+export type IdentityChain = typeof IdentityChain.Type
+
+/**
+ * Answer of `POST /v1/users/:userId/rotations`: the user's keys now, and
+ * the rotation's position in the chain (1 for the first).
+ *
+ * @since 0.1.0
+ * @category users
+ */
+export const IdentityRotated = Schema.Struct({ user: UserKeys, seq: Schema.Int }).annotations({ identifier: "IdentityRotated" })
+/** @since 0.1.0 */
+export type IdentityRotated = typeof IdentityRotated.Type
+
 // Stores and members -----------------------------------------------------------
 
 /**
@@ -497,7 +565,8 @@ export const AuditAction = Schema.Literal(
   "kek.blob.provision",
   "kek.blob.read",
   "kek.blob.delete",
-  "prekey.claim"
+  "prekey.claim",
+  "identity.rotate"
 ).annotations({ identifier: "AuditAction" })
 /** @since 0.1.0 */
 export type AuditAction = typeof AuditAction.Type

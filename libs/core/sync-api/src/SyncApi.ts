@@ -16,11 +16,13 @@ import {
   InternalError,
   InvalidRecord,
   InvalidRequest,
+  InvalidRotation,
   KekVersionExists,
   LastAdmin,
   MethodNotAllowed,
   NotFound,
   PayloadTooLarge,
+  RotationConflict,
   RouteNotFound,
   ServiceUnavailable,
   StoreExists,
@@ -35,7 +37,8 @@ import { Authentication } from "./Auth.js"
 import * as M from "./Models.js"
 
 /**
- * `POST /v1/users`, `GET /v1/users/:userId`.
+ * `POST /v1/users`, `GET /v1/users/:userId`, identity rotations
+ * (`POST /v1/users/:userId/rotations`, `GET /v1/users/:userId/identity`).
  *
  * @since 0.1.0
  * @category groups
@@ -56,6 +59,30 @@ export class UsersGroup extends HttpApiGroup.make("users")
       .addSuccess(M.UserKeys)
       .addError(NotFound)
       .middleware(Authentication)
+  )
+  .add(
+    HttpApiEndpoint.post("rotate", "/users/:userId/rotations")
+      .setPath(M.UserPath)
+      .setPayload(M.IdentityRotation)
+      .addSuccess(M.IdentityRotated, { status: 201 })
+      .addError(InvalidRotation)
+      .addError(RotationConflict)
+      .addError(NotFound)
+      .middleware(Authentication)
+      .annotate(
+        OpenApi.Description,
+        "Moves the authenticated user's identity to new keys: the statement must be signed by the current signing key " +
+          "and the new one. A planned rotation keeps the old key usable for login until migrationUntil; an emergency " +
+          "rotation stops it at once and ends every session."
+      )
+  )
+  .add(
+    HttpApiEndpoint.get("identity", "/users/:userId/identity")
+      .setPath(M.UserPath)
+      .addSuccess(M.IdentityChain)
+      .addError(NotFound)
+      .middleware(Authentication)
+      .annotate(OpenApi.Description, "The user's genesis keys and every accepted rotation, for peers to verify themselves.")
   )
   .prefix("/v1")
 {}

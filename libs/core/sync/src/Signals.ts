@@ -12,6 +12,10 @@
  *   (expected now and then; an emergency one says the peer was compromised)
  *   or the user's own, done by another device (unexpected unless the user did
  *   it).
+ * - `IdentityChainBroken` — the identity chain the server served for a user
+ *   does not verify from the genesis this device pinned (a forged or
+ *   forked rotation, or keys substituted by the server): the user's new
+ *   keys were not pinned, nothing was sealed to them.
  *
  * Signals carry ids, reasons and times — never contents or key material
  * (INV-016). Each is also counted in the Effect metric
@@ -46,6 +50,7 @@ export type SecuritySignal = Data.TaggedEnum<{
     readonly rotatedAt: number
     readonly deviceId: string
   }
+  IdentityChainBroken: { readonly userId: string; readonly detail: string }
 }>
 
 /**

@@ -739,6 +739,71 @@ export const suite = (
           }))
       }
 
+      it.effect("INV-007 identity rotations: the chain grows from the current key only; replays, forks and stale keys are refused; keys, sessions and audit follow", () =>
+        Effect.gen(function*() {
+          const s = yield* store
+          const userId = Records.freshId("rot") as UserId
+          const key = (n: number) => new Uint8Array(32).fill(n)
+          const sig = (n: number) => new Uint8Array(64).fill(n)
+          const statement = (
+            old: number,
+            next: number,
+            kind: "planned" | "emergency",
+            at: number,
+            window = 0
+          ): Models.IdentityRotation => ({
+            userId, kind, oldSigningPublicKey: key(old), newSigningPublicKey: key(next), newEncryptionPublicKey: key(next + 100),
+            rotatedAt: at, migrationUntil: at + (kind === "emergency" ? 0 : window), oldSignature: sig(old), newSignature: sig(next)
+          })
+          expect((yield* Effect.flip(s.rotateIdentity({ statement: statement(1, 2, "planned", 10), at: 10 })))._tag).toBe("NotFound")
+          yield* s.registerUser({ userId, signingPublicKey: key(1), encryptionPublicKey: key(101), registeredAt: 5 })
+          const storeId = yield* freshStore(s)
+          yield* s.putMember({ storeId, userId, role: "member", actor: USER, at: 6 })
+          const now = Date.now()
+          const [live, other] = [Records.freshId("h"), Records.freshId("h")]
+          yield* s.putSession({ tokenHash: live, userId, createdAt: 1, expiresAt: now + 3_600_000 })
+          yield* s.putSession({ tokenHash: other, userId: USER, createdAt: 1, expiresAt: now + 3_600_000 })
+          // Genesis before any rotation is the registration.
+          const before = Option.getOrThrow(yield* s.identityChain(userId))
+          expect(before.genesis.signingPublicKey).toEqual(key(1))
+          expect(before.rotations).toEqual([])
+          // A planned rotation: keys move, sessions end at the window's end.
+          const first = statement(1, 2, "planned", 20, now + 60_000 - 20)
+          const rotated = yield* s.rotateIdentity({ statement: first, at: 20 })
+          expect(rotated.seq).toBe(1)
+          expect(rotated.user.signingPublicKey).toEqual(key(2))
+          expect(Option.getOrThrow(yield* s.getUser(userId)).encryptionPublicKey).toEqual(key(102))
+          expect(Option.getOrThrow(yield* s.getSession(live)).expiresAt).toBe(now + 60_000)
+          // Replayed, forked, stale: refused, nothing changed.
+          const conflict = (st: Models.IdentityRotation) =>
+            Effect.map(Effect.flip(s.rotateIdentity({ statement: st, at: 30 })), (e) => (e._tag === "RotationConflict" ? e.reason : e._tag))
+          expect(yield* conflict(first)).toBe("replayed")
+          expect(yield* conflict(statement(1, 9, "emergency", 30))).toBe("forked")
+          expect(yield* conflict(statement(7, 8, "emergency", 30))).toBe("stale")
+          expect((yield* Effect.flip(s.rotateIdentity({ statement: statement(2, 3, "emergency", 19), at: 30 })))._tag).toBe("InvalidRotation")
+          expect(Option.getOrThrow(yield* s.identityChain(userId)).rotations.length).toBe(1)
+          // An emergency rotation: every session of the user ends; other users' stay.
+          yield* s.rotateIdentity({ statement: statement(2, 3, "emergency", 40), at: 40 })
+          expect(Option.isNone(yield* s.getSession(live))).toBe(true)
+          expect(Option.isSome(yield* s.getSession(other))).toBe(true)
+          const chain = Option.getOrThrow(yield* s.identityChain(userId))
+          expect(chain.genesis).toEqual({ signingPublicKey: key(1), encryptionPublicKey: key(101), registeredAt: 5 })
+          expect(chain.rotations.map((r) => [r.kind, r.oldSigningPublicKey[0], r.newSigningPublicKey[0], r.rotatedAt])).toEqual([
+            ["planned", 1, 2, 20],
+            ["emergency", 2, 3, 40]
+          ])
+          expect(chain.rotations[0]).toEqual(first)
+          // Re-registering the genesis keys is refused: the user has other keys now.
+          expect((yield* Effect.flip(s.registerUser({ userId, signingPublicKey: key(1), encryptionPublicKey: key(101), registeredAt: 50 })))._tag)
+            .toBe("UserKeysMismatch")
+          const audit = yield* s.listAudit({ storeId, after: 0, limit: 100 })
+          expect(audit.filter((a) => a.action === "identity.rotate").map((a) => [a.actorUserId, a.targetUserId, a.reason])).toEqual([
+            [userId, userId, "planned"],
+            [userId, userId, "emergency"]
+          ])
+          expect(Option.isNone(yield* s.identityChain(Records.freshId("nobody") as UserId))).toBe(true)
+        }))
+
       it.effect("ping succeeds on a migrated store", () => Effect.flatMap(store, (s) => s.ping))
     })
   })

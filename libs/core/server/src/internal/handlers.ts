@@ -10,6 +10,7 @@ import {
   CurrentUser,
   Forbidden,
   InvalidRecord,
+  InvalidRotation,
   Models,
   NotFound,
   PullLines,
@@ -19,12 +20,13 @@ import {
   Unauthorized
 } from "@cipherlog/sync-api"
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Effect, Layer, Option, Queue, Redacted } from "effect"
+import { Clock, Context, Effect, Layer, Option, Queue, Redacted } from "effect"
 import { Metrics } from "../Metrics.js"
 import * as RateLimiter from "../RateLimiter.js"
 import { ServerConfig } from "../ServerConfig.js"
 import { type IncomingRecord, ServerStore } from "../ServerStore.js"
 import { pullBody } from "./pullBody.js"
+import { loginKeys } from "./rules.js"
 
 const ALL_ROLES: ReadonlyArray<Models.Role> = ["admin", "member", "reader"]
 const WRITERS: ReadonlyArray<Models.Role> = ["admin", "member"]
@@ -54,6 +56,48 @@ const requireSelfOrAdmin = (storeId: StoreId, target: UserId) =>
       ? Effect.succeed(me)
       : Effect.fail(Forbidden.of(`Only admins of store ${storeId} read other users' blobs`)))
 
+/**
+ * Milliseconds a cached session is trusted before it is read again from the
+ * store: an identity rotation in another server process (PostgreSQL) ends
+ * or shortens sessions there; this process sees it within this delay. In
+ * the process that accepted the rotation it takes effect at once.
+ */
+export const SESSION_RECHECK_MS = 1000
+
+interface CachedSession {
+  readonly userId: UserId
+  readonly expiresAt: number
+  readonly checkedAt: number
+}
+
+/** The per-process session cache, shared by the authentication and the rotation handler. */
+export class SessionCache extends Context.Tag("@cipherlog/server/internal/SessionCache")<SessionCache, {
+  readonly get: (hash: string) => CachedSession | undefined
+  readonly remember: (hash: string, session: CachedSession) => void
+  readonly forget: (hash: string) => void
+  /** Drops every cached session of a user (after an identity rotation). */
+  readonly forgetUser: (userId: string) => void
+}>() {}
+
+/** A fresh {@link SessionCache}, bounded to 10 000 sessions. */
+export const SessionCacheLive = Layer.sync(SessionCache, () => {
+  const cache = new Map<string, CachedSession>()
+  return {
+    get: (hash) => cache.get(hash),
+    remember: (hash, session) => {
+      if (cache.size >= 10_000) {
+        const oldest = cache.keys().next()
+        if (oldest.done !== true) cache.delete(oldest.value)
+      }
+      cache.set(hash, session)
+    },
+    forget: (hash) => void cache.delete(hash),
+    forgetUser: (userId) => {
+      for (const [hash, session] of cache) if (session.userId === userId) cache.delete(hash)
+    }
+  }
+})
+
 /** Bearer tokens: SHA-256 looked up in the sessions, a small per-process cache, the per-user limit. */
 export const AuthenticationLive = Layer.effect(
   Authentication,
@@ -62,16 +106,8 @@ export const AuthenticationLive = Layer.effect(
     const crypto = yield* Crypto.Crypto
     const metrics = yield* Metrics
     const config = yield* ServerConfig
+    const cache = yield* SessionCache
     const perUser = RateLimiter.make(config.perUserLimit)
-    // Sessions never change once written (there is no revocation), so caching them until they expire is safe.
-    const cache = new Map<string, { readonly userId: UserId; readonly expiresAt: number }>()
-    const remember = (hash: string, session: { readonly userId: UserId; readonly expiresAt: number }) => {
-      if (cache.size >= 10_000) {
-        const oldest = cache.keys().next()
-        if (oldest.done !== true) cache.delete(oldest.value)
-      }
-      cache.set(hash, session)
-    }
     return {
       bearer: (token) =>
         Effect.gen(function*() {
@@ -93,16 +129,16 @@ export const AuthenticationLive = Layer.effect(
           }
           const hash = Bytes.toBase64Url(yield* crypto.sha256(bytes))
           const at = yield* now
+          // Sessions end early only by an identity rotation: re-read a cached one after SESSION_RECHECK_MS.
           let session = cache.get(hash)
-          if (session === undefined) {
+          if (session === undefined || at - session.checkedAt >= SESSION_RECHECK_MS) {
             const found = yield* store.getSession(hash)
-            if (Option.isSome(found)) {
-              session = { userId: found.value.userId, expiresAt: found.value.expiresAt }
-              remember(hash, session)
-            }
+            session = Option.isSome(found) ? { userId: found.value.userId, expiresAt: found.value.expiresAt, checkedAt: at } : undefined
+            if (session === undefined) cache.forget(hash)
+            else cache.remember(hash, session)
           }
           if (session === undefined || session.expiresAt <= at) {
-            if (session !== undefined) cache.delete(hash)
+            if (session !== undefined) cache.forget(hash)
             metrics.authFailure("bad-token")
             return yield* Effect.fail(Unauthorized.of("The bearer token is unknown or expired"))
           }
@@ -148,6 +184,44 @@ const UsersLive = HttpApiBuilder.group(SyncApi, "users", (handlers) =>
           store.getUser(path.userId),
           Option.match({ onNone: () => Effect.fail(NotFound.of(`user ${path.userId}`)), onSome: Effect.succeed })
         )))
+    .handle("rotate", ({ path, payload }) =>
+      Effect.gen(function*() {
+        const { userId } = yield* CurrentUser
+        const crypto = yield* Crypto.Crypto
+        const store = yield* ServerStore
+        const cache = yield* SessionCache
+        const at = yield* now
+        if (path.userId !== userId) return yield* Effect.fail(Forbidden.of(`Only user ${path.userId} rotates its own identity`))
+        const invalid = (problem: string) => Effect.fail(InvalidRotation.of(userId, problem))
+        if (payload.userId !== userId) return yield* invalid("the statement names another user")
+        if (Math.abs(payload.rotatedAt - at) > Models.MAX_ROTATION_SKEW_MS) {
+          return yield* invalid(`its rotatedAt is more than ${Models.MAX_ROTATION_SKEW_MS / 60_000} minutes from the server's clock`)
+        }
+        if (payload.kind === "emergency" ? payload.migrationUntil !== payload.rotatedAt : payload.migrationUntil < payload.rotatedAt) {
+          return yield* invalid("its migration window is inconsistent with its kind (emergency: migrationUntil = rotatedAt)")
+        }
+        if (payload.migrationUntil - payload.rotatedAt > Models.MAX_MIGRATION_MS) {
+          return yield* invalid(`its migration window is longer than ${Models.MAX_MIGRATION_MS / 86_400_000} days`)
+        }
+        if (Bytes.equalsPublic(payload.oldSigningPublicKey, payload.newSigningPublicKey)) return yield* invalid("its new key is its old key")
+        const message = Auth.rotationMessage(payload)
+        if (!(yield* crypto.ed25519.verify(payload.oldSigningPublicKey, message, payload.oldSignature))) {
+          return yield* invalid("the old key's continuity signature does not verify")
+        }
+        if (!(yield* crypto.ed25519.verify(payload.newSigningPublicKey, message, payload.newSignature))) {
+          return yield* invalid("the new key's signature does not verify")
+        }
+        const rotated = yield* store.rotateIdentity({ statement: payload, at })
+        cache.forgetUser(userId)
+        yield* Effect.logInfo("identity rotated").pipe(Effect.annotateLogs({ kind: payload.kind, seq: rotated.seq }))
+        return rotated
+      }))
+    .handle("identity", ({ path }) =>
+      Effect.flatMap(ServerStore, (store) =>
+        Effect.flatMap(
+          store.identityChain(path.userId),
+          Option.match({ onNone: () => Effect.fail(NotFound.of(`user ${path.userId}`)), onSome: Effect.succeed })
+        )))
 )
 
 const AuthLive = HttpApiBuilder.group(SyncApi, "auth", (handlers) =>
@@ -183,11 +257,23 @@ const AuthLive = HttpApiBuilder.group(SyncApi, "auth", (handlers) =>
         if (challenge.value.expiresAt <= at) return yield* refuse("The challenge expired")
         const user = yield* store.getUser(challenge.value.userId)
         const message = Auth.sessionMessage(challenge.value.userId, payload.challengeId, challenge.value.nonce)
-        if (Option.isNone(user) || !(yield* crypto.ed25519.verify(user.value.signingPublicKey, message, payload.signature))) {
-          return yield* refuse("The login signature does not verify")
+        if (Option.isNone(user)) return yield* refuse("The login signature does not verify")
+        // The current key, or a key a planned rotation replaced whose migration window is open.
+        let until: number | undefined
+        if (yield* crypto.ed25519.verify(user.value.signingPublicKey, message, payload.signature)) until = Number.POSITIVE_INFINITY
+        else {
+          const chain = yield* store.identityChain(user.value.userId)
+          const older = Option.isNone(chain) ? [] : loginKeys(user.value.signingPublicKey, chain.value.rotations, at).slice(1)
+          for (const key of older) {
+            if (yield* crypto.ed25519.verify(key.signingPublicKey, message, payload.signature)) {
+              until = key.until
+              break
+            }
+          }
         }
+        if (until === undefined) return yield* refuse("The login signature does not verify")
         const token = yield* crypto.randomBytes(32)
-        const expiresAt = at + config.tokenTtlSeconds * 1000
+        const expiresAt = Math.min(at + config.tokenTtlSeconds * 1000, until)
         yield* store.putSession({
           tokenHash: Bytes.toBase64Url(yield* crypto.sha256(token)),
           userId: user.value.userId,

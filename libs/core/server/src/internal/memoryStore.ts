@@ -17,8 +17,17 @@ import {
 import { Effect, Either, Option, PubSub } from "effect"
 import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
 import { MAX_MISSING } from "../ServerStore.js"
-import { appendError, blobError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./refusals.js"
-import { aggregateKey, checkBlobs, checkRotation, checkStatusChange, type ExistingEvent, leavesAnAdmin, planAppend } from "./rules.js"
+import { appendError, blobError, identityRotationError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./refusals.js"
+import {
+  aggregateKey,
+  checkBlobs,
+  checkIdentityRotation,
+  checkRotation,
+  checkStatusChange,
+  type ExistingEvent,
+  leavesAnAdmin,
+  planAppend
+} from "./rules.js"
 
 interface Row extends StoredRecord {
   readonly eventId: string
@@ -57,6 +66,8 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
       oneTimeCount: (oneTimePrekeys.get(userId) ?? []).filter((p) => p.claimedAt === undefined).length
     }
   }
+  const genesis = new Map<string, UserRecord>()
+  const rotations = new Map<string, Array<Models.IdentityRotation>>()
   const heads = yield* PubSub.sliding<StoreHead>(4096)
 
   const roles = (s: StoreState) => new Map([...s.members].map(([id, m]) => [id, m.role]))
@@ -125,6 +136,46 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
       }),
     putSession: (session) => Effect.sync(() => void sessions.set(session.tokenHash, session)),
     getSession: (tokenHash) => Effect.sync(() => Option.fromNullable(sessions.get(tokenHash))),
+
+    rotateIdentity: ({ at, statement }) =>
+      Effect.gen(function*() {
+        const userId = statement.userId
+        const user = users.get(userId)
+        if (user === undefined) return yield* Effect.fail(NotFound.of(`user ${userId}`))
+        const chain = rotations.get(userId) ?? []
+        const checked = checkIdentityRotation(user, chain, statement)
+        if (Either.isLeft(checked)) return yield* Effect.fail(identityRotationError(userId, checked.left))
+        if (!genesis.has(userId)) genesis.set(userId, user)
+        chain.push(statement)
+        rotations.set(userId, chain)
+        const next: UserRecord = {
+          ...user,
+          signingPublicKey: statement.newSigningPublicKey,
+          encryptionPublicKey: statement.newEncryptionPublicKey
+        }
+        users.set(userId, next)
+        for (const [hash, session] of sessions) {
+          if (session.userId !== userId) continue
+          if (statement.kind === "emergency") sessions.delete(hash)
+          else if (session.expiresAt > statement.migrationUntil) sessions.set(hash, { ...session, expiresAt: statement.migrationUntil })
+        }
+        for (const s of stores.values()) {
+          if (s.members.has(userId)) audit(s, userId, at, [{ action: "identity.rotate", targetUserId: userId, reason: statement.kind }])
+        }
+        return { user: next, seq: chain.length }
+      }),
+    identityChain: (userId) =>
+      Effect.sync(() => {
+        const user = users.get(userId)
+        if (user === undefined) return Option.none()
+        const first = genesis.get(userId) ?? user
+        const chain: Models.IdentityChain = {
+          userId,
+          genesis: { signingPublicKey: first.signingPublicKey, encryptionPublicKey: first.encryptionPublicKey, registeredAt: first.registeredAt },
+          rotations: [...(rotations.get(userId) ?? [])]
+        }
+        return Option.some(chain)
+      }),
 
     createStore: ({ actor, at, storeId }) =>
       Effect.gen(function*() {

@@ -1,7 +1,7 @@
 /** Rule refusals as the API's errors, the same for every adapter. */
-import { LastAdmin, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
+import { InvalidRotation, LastAdmin, RotationConflict, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
 import { DuplicateEventMismatch, VersionConflict } from "@cipherlog/sync-api"
-import type { AppendRefusal, BlobRefusal, RotationRefusal } from "./rules.js"
+import type { AppendRefusal, BlobRefusal, IdentityRotationRefusal, RotationRefusal } from "./rules.js"
 
 export const appendError = (
   storeId: string,
@@ -62,3 +62,6 @@ export const prekeyLimit = (userId: string, max: number): Unprocessable =>
     [userId],
     `The server keeps at most ${max} unclaimed one-time prekeys per user; read the status and upload only what is missing`
   )
+
+export const identityRotationError = (userId: string, refusal: IdentityRotationRefusal): RotationConflict | InvalidRotation =>
+  refusal._tag === "Conflict" ? RotationConflict.of(userId, refusal.reason) : InvalidRotation.of(userId, refusal.problem)

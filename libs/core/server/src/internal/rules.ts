@@ -185,3 +185,54 @@ export const checkStatusChange = (
   }
   return Either.right("changed")
 }
+
+/** Why an identity rotation does not continue the chain the store holds. */
+export type IdentityRotationRefusal =
+  | { readonly _tag: "Conflict"; readonly reason: "replayed" | "forked" | "stale" }
+  | { readonly _tag: "Invalid"; readonly problem: string }
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/**
+ * An identity rotation against the user's chain (under the adapter's lock
+ * on the user): the same statement again is `replayed`; another statement
+ * from an old key already rotated away from is `forked`; an old key that is
+ * not the current one is `stale`; a `rotatedAt` before the last rotation's
+ * (or before registration) is invalid.
+ */
+export const checkIdentityRotation = (
+  current: { readonly signingPublicKey: Uint8Array; readonly registeredAt: number },
+  rotations: ReadonlyArray<Models.IdentityRotation>,
+  statement: Models.IdentityRotation
+): Either.Either<void, IdentityRotationRefusal> => {
+  const same = rotations.find((r) => sameBytes(r.oldSignature, statement.oldSignature) && sameBytes(r.newSignature, statement.newSignature))
+  if (same !== undefined) return Either.left({ _tag: "Conflict", reason: "replayed" })
+  if (rotations.some((r) => sameBytes(r.oldSigningPublicKey, statement.oldSigningPublicKey))) {
+    return Either.left({ _tag: "Conflict", reason: "forked" })
+  }
+  if (!sameBytes(current.signingPublicKey, statement.oldSigningPublicKey)) return Either.left({ _tag: "Conflict", reason: "stale" })
+  const last = rotations.length === 0 ? current.registeredAt : rotations[rotations.length - 1]!.rotatedAt
+  if (statement.rotatedAt < last) {
+    return Either.left({ _tag: "Invalid", problem: "its rotatedAt is earlier than the previous rotation (or the registration)" })
+  }
+  return Either.right(undefined)
+}
+
+/**
+ * The signing keys that may log in at `now`: the current key, and the old
+ * key of each planned rotation whose window is still open and that no later
+ * emergency rotation cut off. With the latest time each may hold a session.
+ */
+export const loginKeys = (
+  current: Uint8Array,
+  rotations: ReadonlyArray<Models.IdentityRotation>,
+  now: number
+): ReadonlyArray<{ readonly signingPublicKey: Uint8Array; readonly until: number }> => {
+  const keys: Array<{ signingPublicKey: Uint8Array; until: number }> = [{ signingPublicKey: current, until: Number.POSITIVE_INFINITY }]
+  for (let i = rotations.length - 1; i >= 0; i--) {
+    const r = rotations[i]!
+    if (r.kind === "emergency") break
+    if (r.migrationUntil > now) keys.push({ signingPublicKey: r.oldSigningPublicKey, until: r.migrationUntil })
+  }
+  return keys
+}
