@@ -3,7 +3,6 @@
  * server's memory store, Node crypto), and users that log in to it.
  */
 import { NodeCrypto } from "@cipherlog/crypto-node"
-import type { StoreId, UserId } from "@cipherlog/domain"
 import { ServerConfig, ServerStore, SyncServer } from "@cipherlog/server"
 import { FetchHttpClient, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
@@ -11,6 +10,7 @@ import { Identity, Keyring, KeyStore, Vault } from "@cipherlog/keys"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import { createServer } from "node:http"
 import { HttpTransport } from "../src/index.js"
+import * as Users from "./users.js"
 
 const generous = { ratePerSecond: 100_000, burst: 100_000 }
 
@@ -34,36 +34,10 @@ export const urlOf = Effect.map(HttpServer.HttpServer, (server) => {
 
 const crypto = NodeCrypto.make()
 
-/** A registered user with a client (fetch). */
-export const user = (baseUrl: string, userId: string) =>
-  Effect.gen(function*() {
-    const signing = yield* crypto.ed25519.generate()
-    const encryption = yield* crypto.x25519.generate()
-    const client = yield* HttpTransport.make({
-      baseUrl,
-      credentials: {
-        userId,
-        signingPublicKey: signing.key.publicKey,
-        encryptionPublicKey: encryption.key.publicKey,
-        sign: (message) => crypto.ed25519.sign(signing.key, message)
-      }
-    }).pipe(Effect.provide(FetchHttpClient.layer))
-    yield* client.register
-    return { userId, client, signing, encryptionPublicKey: encryption.key.publicKey }
-  })
+/** A registered user with a client (fetch), keys from Node's crypto. */
+export const user = (baseUrl: string, userId: string) => Users.user(crypto, baseUrl, userId)
 
-let n = 0
-/** A fresh store of `admin` with `members` as writers. */
-export const store = (admin: Effect.Effect.Success<ReturnType<typeof user>>, members: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
-    const storeId = `s${Date.now().toString(36)}${n++}` as StoreId
-    yield* admin.client.authenticated((api) => api.stores.create({ payload: { storeId } }))
-    for (const m of members) {
-      yield* admin.client.authenticated((api) =>
-        api.stores.putMember({ path: { storeId, userId: m as UserId }, payload: { role: "member" } }))
-    }
-    return storeId
-  })
+export const store = Users.store
 
 let people = 0
 /** A registered user with a keyring in memory (its own identity) and a client of `baseUrl`. */
