@@ -167,13 +167,19 @@ export const run = (
 
 /**
  * A client of the server at `url` that logs in as this device's identity
- * (no request is made until one is needed).
+ * (no request is made until one is needed). The session it opens is ended
+ * (logged out) when the command's scope closes, so a CLI run leaves no
+ * live token behind on the server.
  *
  * @since 0.1.0
  * @category sync
  */
 export const connect = (device: Pick<Device, "keyring">, url: string) =>
-  HttpTransport.forKeyring(device.keyring, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer))
+  Effect.acquireRelease(
+    HttpTransport.forKeyring(device.keyring, { baseUrl: url }).pipe(Effect.provide(FetchHttpClient.layer)),
+    // Best effort: a server that cannot be reached lets the token expire on its own.
+    (client) => Effect.ignore(client.logout)
+  )
 
 const refused = (what: string) => (error: { readonly _tag: string }): Effect.Effect<never, CliError | SyncTransport.TransportError> =>
   error instanceof SyncTransport.TransportUnavailable || error instanceof SyncTransport.AccessDenied

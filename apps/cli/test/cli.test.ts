@@ -149,6 +149,13 @@ describe("cipherlog append / read / sync on two devices of one user", () => {
 
     // The server only ever saw ciphertext.
     expect(server.output()).not.toContain("Run 10k")
+    // Every command logged out as it exited: after six syncs (six logins, 15-minute tokens) the user holds no session.
+    const db = new Database(join(server.dataDir, "cipherlog.db"), { readonly: true })
+    try {
+      expect(db.prepare("SELECT COUNT(*) AS n FROM sessions WHERE user_id = ?").get(a.userId)).toEqual({ n: 0 })
+    } finally {
+      db.close()
+    }
   }, 300_000)
 
   it("INV-006: diagnose and keys status show ids and counts, never a payload or a secret", async () => {

@@ -113,6 +113,27 @@ describe("typed client (HttpApiClient of SyncApi) against a server process", () 
     }))
   })
 
+  it("logout ends exactly the session of its token: that token is refused at once, the user's other session goes on", async () => {
+    await runWith(Effect.gen(function*() {
+      const tag = Math.random().toString(36).slice(2, 8)
+      const alice = yield* signUpTyped(`alice-${tag}`)
+      // A second session of the same user (another device logged in).
+      const anonymous = yield* clientFor()
+      const challenge = yield* anonymous.auth.challenge({ payload: { userId: alice.user.userId as never } })
+      const signature = yield* crypto.ed25519.sign(alice.user.signing.key, Auth.sessionMessage(alice.user.userId, challenge.challengeId, challenge.nonce))
+      const other = yield* clientFor((yield* anonymous.auth.session({ payload: { challengeId: challenge.challengeId, signature } })).token)
+      const storeId = `notes-${tag}` as never
+      yield* alice.client.stores.create({ payload: { storeId } })
+      yield* alice.client.auth.logout()
+      const refused = yield* Effect.flip(alice.client.stores.members({ path: { storeId } }))
+      expect(refused._tag).toBe("Unauthorized")
+      expect((yield* Effect.flip(alice.client.auth.logout()))._tag).toBe("Unauthorized")
+      expect((yield* other.stores.members({ path: { storeId } })).map((m) => m.userId)).toEqual([alice.user.userId])
+      // Without a token there is nothing to end.
+      expect((yield* Effect.flip(anonymous.auth.logout()))._tag).toBe("Unauthorized")
+    }))
+  })
+
   it("serves the OpenAPI description derived from the same definition", async () => {
     const served = await (await fetch(`${server.url}/openapi.json`)).json()
     expect(served).toEqual(JSON.parse(JSON.stringify(openApi())))

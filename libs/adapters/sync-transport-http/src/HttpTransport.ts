@@ -79,6 +79,12 @@ export interface SyncClient {
   readonly authenticated: <A, E>(f: (api: ApiClient) => Effect.Effect<A, E>) => Effect.Effect<A, Exclude<E, { readonly _tag: "Unauthorized" }> | SyncTransport.TransportError>
   /** The client without a session (health, challenge, recovery reads). */
   readonly anonymous: ApiClient
+  /**
+   * Ends the session this client holds, if any (`DELETE /v1/auth/session`):
+   * its token stops working on the server at once. A later request logs in
+   * again. A session the server no longer knows counts as ended.
+   */
+  readonly logout: Effect.Effect<void, SyncTransport.TransportError>
 }
 
 /**
@@ -296,8 +302,25 @@ export const make = (options: Options): Effect.Effect<SyncClient, never, HttpCli
         )
       )
 
+    const logout = loginLock.withPermits(1)(Effect.gen(function*() {
+      const held = yield* Ref.getAndSet(token, Option.none())
+      if (Option.isNone(held)) return
+      const response = yield* http.execute(HttpClientRequest.bearerToken(HttpClientRequest.del(`${baseUrl}/v1/auth/session`), held.value.token)).pipe(
+        Effect.timeoutFail({ duration: timeout, onTimeout: () => unavailable("timeout", "logging out timed out") }),
+        Effect.catchTags({
+          RequestError: (e) => Effect.fail(unavailable("network", `logging out failed: ${e.reason}`)),
+          ResponseError: (e) => Effect.fail(unavailable("bad-response", `logging out failed: ${e.reason}`))
+        }),
+        Effect.scoped
+      )
+      // 204: ended; 401: the server had already forgotten it (expired, ended elsewhere, or a restart).
+      if (response.status !== 204 && response.status !== 401) {
+        return yield* Effect.fail(unavailable("bad-response", `logging out answered HTTP ${response.status}`))
+      }
+    }))
+
     const transport: SyncTransport.SyncTransport = { describe: `http ${options.baseUrl} (user ${credentials.userId})`, push, pull, maxBatch }
-    return { transport, register, authenticated, anonymous }
+    return { transport, register, authenticated, anonymous, logout }
   })
 
 /**

@@ -127,4 +127,44 @@ describe("HTTP transport", () => {
       expect(json).toEqual(lines)
       expect(types.map((t) => t.split(";")[0])).toEqual(["application/x-ndjson", "application/json"])
     }))
+
+  it.live("logout ends the session on the server (its token is refused), and the next request logs in again", () =>
+    Effect.gen(function*() {
+      const url = yield* baseUrl
+      const alice = yield* user(url, `logout${Date.now()}`)
+      const storeId = yield* store(alice, [])
+      // A fetch that remembers the bearer tokens it carries and counts logins and logouts.
+      const tokens = new Set<string>()
+      const calls = { logins: 0, logouts: 0 }
+      const watching: typeof globalThis.fetch = (input, init) => {
+        const target = input instanceof Request ? input.url : String(input)
+        const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase()
+        if (target.endsWith("/v1/auth/session")) method === "DELETE" ? calls.logouts++ : calls.logins++
+        const bearer = new Headers(init?.headers).get("authorization")
+        if (bearer !== null) tokens.add(bearer)
+        return globalThis.fetch(input, init)
+      }
+      const client = yield* HttpTransport.make({
+        baseUrl: url,
+        credentials: {
+          userId: alice.userId,
+          signingPublicKey: alice.signing.key.publicKey,
+          encryptionPublicKey: alice.encryptionPublicKey,
+          sign: (m) => crypto.ed25519.sign(alice.signing.key, m)
+        }
+      }).pipe(Effect.provide(FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, watching)))))
+      // Nothing held yet: nothing to end, no request.
+      yield* client.logout
+      expect(calls).toEqual({ logins: 0, logouts: 0 })
+      yield* client.transport.pull(storeId, { after: 0 })
+      const [first] = [...tokens]
+      yield* client.logout
+      expect(calls).toEqual({ logins: 1, logouts: 1 })
+      const reused = yield* Effect.promise(() => fetch(`${url}/v1/stores/${storeId}/records`, { headers: { authorization: first! } }))
+      expect(reused.status).toBe(401)
+      // The client logs in afresh for its next request, with another token.
+      expect((yield* client.transport.pull(storeId, { after: 0 })).records).toEqual([])
+      expect(calls.logins).toBe(2)
+      expect(tokens.size).toBe(2)
+    }))
 })

@@ -142,6 +142,8 @@ export interface ServerStore {
   readonly takeChallenge: (challengeId: string) => Effect.Effect<Option.Option<ChallengeRecord>, ServiceUnavailable>
   readonly putSession: (session: SessionRecord) => Effect.Effect<void, ServiceUnavailable>
   readonly getSession: (tokenHash: string) => Effect.Effect<Option.Option<SessionRecord>, ServiceUnavailable>
+  /** Ends one session (a logout): `true` when it existed. The user's other sessions stay. */
+  readonly endSession: (tokenHash: string) => Effect.Effect<boolean, ServiceUnavailable>
 
   // Identity rotations ----------------------------------------------------------------
   /**

@@ -485,6 +485,11 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
               expiresAt: num(r.expires_at)
             }))
         )),
+      endSession: (tokenHash) =>
+        guard("endSession")(Effect.map(
+          sql<{ token_hash: string }>`DELETE FROM sessions WHERE token_hash = ${tokenHash} RETURNING token_hash`,
+          (rows) => rows.length > 0
+        )),
 
       rotateIdentity: ({ at, statement }) =>
         tx("rotateIdentity")(Effect.gen(function*() {

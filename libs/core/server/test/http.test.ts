@@ -14,7 +14,8 @@ describe("route templates", () => {
     expect(Routes.match("GET", "/v2/anything")).toEqual({ _tag: "None" })
     expect(Routes.match("POST", "/v1/stores/s1/members/u1/prekeys/claim")).toEqual({ _tag: "Route", route: "/v1/stores/:storeId/members/:userId/prekeys/claim" })
     expect(Routes.match("GET", "/v1/users/u1/prekeys/signed")).toEqual({ _tag: "WrongMethod", allowed: ["PUT"] })
-    expect(Routes.all().length).toBe(32) // 31 endpoints (4 of them prekeys, 2 identity rotation) and /openapi.json
+    expect(Routes.match("DELETE", "/v1/auth/session")).toEqual({ _tag: "Route", route: "/v1/auth/session" })
+    expect(Routes.all().length).toBe(33) // 32 endpoints (4 of them prekeys, 2 identity rotation, logout) and /openapi.json
   })
 })
 

@@ -97,7 +97,11 @@ export const rotationMessage = (s: {
  */
 export class CurrentUser extends Context.Tag("@cipherlog/sync-api/CurrentUser")<
   CurrentUser,
-  { readonly userId: UserId }
+  {
+    readonly userId: UserId
+    /** The session's id on the server: the SHA-256 of its token (base64url), never the token. */
+    readonly sessionHash: string
+  }
 >() {}
 
 /**

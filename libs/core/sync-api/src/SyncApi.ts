@@ -88,7 +88,8 @@ export class UsersGroup extends HttpApiGroup.make("users")
 {}
 
 /**
- * `POST /v1/auth/challenge`, `POST /v1/auth/session`.
+ * `POST /v1/auth/challenge`, `POST /v1/auth/session` (log in),
+ * `DELETE /v1/auth/session` (log out: ends the session of the presented token).
  *
  * @since 0.1.0
  * @category groups
@@ -104,6 +105,12 @@ export class AuthGroup extends HttpApiGroup.make("auth")
       .setPayload(M.SessionRequest)
       .addSuccess(M.Session)
       .addError(Unauthorized)
+  )
+  .add(
+    HttpApiEndpoint.del("logout", "/auth/session")
+      .addSuccess(HttpApiSchema.NoContent)
+      .middleware(Authentication)
+      .annotate(OpenApi.Description, "Ends the session of the bearer token presented; the user's other sessions stay valid.")
   )
   .prefix("/v1")
 {}

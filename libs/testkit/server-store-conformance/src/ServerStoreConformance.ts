@@ -558,6 +558,22 @@ export const suite = (
           expect(Option.isNone(yield* s.getSession(stale))).toBe(true)
         }))
 
+      it.effect("sessions: ending one (a logout) removes exactly that session; the user's others stay", () =>
+        Effect.gen(function*() {
+          const s = yield* store
+          const userId = Records.freshId("u") as UserId
+          yield* s.registerUser({ userId, signingPublicKey: new Uint8Array(32).fill(1), encryptionPublicKey: new Uint8Array(32).fill(2), registeredAt: 5 })
+          const [ended, kept] = [Records.freshId("h"), Records.freshId("h")]
+          for (const tokenHash of [ended, kept]) yield* s.putSession({ tokenHash, userId, createdAt: 1, expiresAt: Date.now() + 60_000 })
+          expect(yield* s.endSession(ended)).toBe(true)
+          expect(Option.isNone(yield* s.getSession(ended))).toBe(true)
+          expect(Option.getOrThrow(yield* s.getSession(kept)).userId).toBe(userId)
+          // Ending it again, or a session never started, changes nothing.
+          expect(yield* s.endSession(ended)).toBe(false)
+          expect(yield* s.endSession(Records.freshId("h"))).toBe(false)
+          expect(Option.isSome(yield* s.getSession(kept))).toBe(true)
+        }))
+
       it.effect("members: roles, the last admin stays, unknown users are refused, every change is audited", () =>
         Effect.gen(function*() {
           const s = yield* store

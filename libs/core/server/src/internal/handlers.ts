@@ -147,7 +147,7 @@ export const AuthenticationLive = Layer.effect(
             metrics.rateLimited("user")
             return yield* Effect.fail(TooManyRequests.of(wait))
           }
-          return { userId: session.userId }
+          return { userId: session.userId, sessionHash: hash }
         })
     }
   })
@@ -281,6 +281,16 @@ const AuthLive = HttpApiBuilder.group(SyncApi, "auth", (handlers) =>
           expiresAt
         })
         return { userId: user.value.userId, token: Bytes.toBase64Url(token), expiresAt }
+      }))
+    .handle("logout", () =>
+      Effect.gen(function*() {
+        const { sessionHash } = yield* CurrentUser
+        const store = yield* ServerStore
+        const cache = yield* SessionCache
+        yield* store.endSession(sessionHash)
+        // Forgotten here at once (after the store, so no request re-reads it in between); another server
+        // process (PostgreSQL) trusts its cached copy for at most SESSION_RECHECK_MS.
+        cache.forget(sessionHash)
       }))
 )
 

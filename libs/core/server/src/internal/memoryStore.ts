@@ -136,6 +136,7 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
       }),
     putSession: (session) => Effect.sync(() => void sessions.set(session.tokenHash, session)),
     getSession: (tokenHash) => Effect.sync(() => Option.fromNullable(sessions.get(tokenHash))),
+    endSession: (tokenHash) => Effect.sync(() => sessions.delete(tokenHash)),
 
     rotateIdentity: ({ at, statement }) =>
       Effect.gen(function*() {
