@@ -139,7 +139,10 @@ describe("HTTP transport", () => {
       const watching: typeof globalThis.fetch = (input, init) => {
         const target = input instanceof Request ? input.url : String(input)
         const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase()
-        if (target.endsWith("/v1/auth/session")) method === "DELETE" ? calls.logouts++ : calls.logins++
+        if (target.endsWith("/v1/auth/session")) {
+          if (method === "DELETE") calls.logouts++
+          else calls.logins++
+        }
         const bearer = new Headers(init?.headers).get("authorization")
         if (bearer !== null) tokens.add(bearer)
         return globalThis.fetch(input, init)
