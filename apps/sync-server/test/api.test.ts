@@ -113,6 +113,26 @@ describe("typed client (HttpApiClient of SyncApi) against a server process", () 
     }))
   })
 
+  it("a batch whose records repeat a version is refused as InvalidRecord naming that record, not as a conflict; nothing is stored", async () => {
+    await runWith(Effect.gen(function*() {
+      const tag = Math.random().toString(36).slice(2, 8)
+      const alice = yield* signUpTyped(`alice-${tag}`)
+      const storeId = `notes-${tag}` as never
+      yield* alice.client.stores.create({ payload: { storeId } })
+      const laptop = yield* Effect.promise(() => device(alice.user.userId, "laptop", storeId))
+      const one = yield* Effect.promise(() => laptop.record({ aggregateId: "n1", version: 1, payload: { text: "a" } }))
+      const again = yield* Effect.promise(() => laptop.record({ aggregateId: "n1", version: 1, payload: { text: "b" } }))
+      const refused = yield* Effect.flip(alice.client.records.push({ path: { storeId }, payload: { records: [one.text, again.text] } }))
+      expect(refused._tag).toBe("InvalidRecord")
+      if (refused._tag === "InvalidRecord") {
+        expect(refused.index).toBe(1)
+        expect(refused.problem).toContain("does not follow version 1")
+      }
+      const page = yield* alice.client.records.pull({ path: { storeId }, urlParams: { after: 0 } })
+      expect([page.records.length, page.head]).toEqual([0, 0])
+    }))
+  })
+
   it("logout ends exactly the session of its token: that token is refused at once, the user's other session goes on", async () => {
     await runWith(Effect.gen(function*() {
       const tag = Math.random().toString(36).slice(2, 8)

@@ -24,6 +24,7 @@
 import type { StoreId, UserId } from "@cipherlog/domain"
 import type {
   DuplicateEventMismatch,
+  InvalidRecord,
   Forbidden,
   InvalidRotation,
   KekVersionExists,
@@ -185,7 +186,7 @@ export interface ServerStore {
     readonly storeId: StoreId
     readonly records: ReadonlyArray<IncomingRecord>
     readonly receivedAt: number
-  }) => Effect.Effect<AppendOutcome, VersionConflict | DuplicateEventMismatch | ServiceUnavailable>
+  }) => Effect.Effect<AppendOutcome, VersionConflict | DuplicateEventMismatch | InvalidRecord | ServiceUnavailable>
   /** At most `limit` records after `after`, in order, and the store's head. */
   readonly readAfter: (input: {
     readonly storeId: StoreId

@@ -21,6 +21,22 @@ describe("append rules", () => {
     expect(planAppend(9, [rec("a", "x", 1, "other")], existing, new Map())).toEqual(Either.left({ _tag: "Mismatch", eventId: "a" }))
   })
 
+  it("INV-002 a record that breaks the batch's own order is the batch's fault (BatchOrder), one behind the stored version a conflict", () => {
+    const stored = new Map([["T\nx", 2]])
+    // x is at 2; the batch brings it to 3, then repeats 3: nothing stored is missing.
+    expect(planAppend(5, [rec("a", "x", 3), rec("b", "y", 1), rec("c", "x", 3)], new Map(), stored)).toEqual(
+      Either.left({ _tag: "BatchOrder", index: 2, aggregateType: "T", aggregateId: "x", version: 3, batchVersion: 3 })
+    )
+    // A gap after the batch's own record.
+    expect(planAppend(5, [rec("a", "x", 3), rec("c", "x", 5)], new Map(), stored)).toMatchObject(Either.left({ _tag: "BatchOrder", index: 1, batchVersion: 3 }))
+    // A record older than the stored version conflicts with stored records (the writer misses them), batch or not.
+    expect(planAppend(5, [rec("a", "x", 3), rec("c", "x", 2)], new Map(), stored)).toEqual(
+      Either.left({ _tag: "Conflict", aggregateType: "T", aggregateId: "x", expected: 1, actual: 2, fromVersion: 2 })
+    )
+    // The first record of an aggregate in the batch is compared with the stored version only.
+    expect(planAppend(5, [rec("a", "x", 5)], new Map(), stored)).toMatchObject(Either.left({ _tag: "Conflict", expected: 4, actual: 2 }))
+  })
+
   it.prop(
     "INV-002 a record accepted by the plan always continues its aggregate by exactly one",
     [fc.array(fc.record({ id: fc.integer({ min: 0, max: 30 }), agg: fc.constantFrom("x", "y"), version: fc.integer({ min: 1, max: 6 }) }), { maxLength: 12 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 3 })],

@@ -1,5 +1,5 @@
 /** Rule refusals as the API's errors, the same for every adapter. */
-import { InvalidRotation, LastAdmin, RotationConflict, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
+import { InvalidRecord, InvalidRotation, LastAdmin, RotationConflict, type StoredRecord, Unprocessable } from "@cipherlog/sync-api"
 import { DuplicateEventMismatch, VersionConflict } from "@cipherlog/sync-api"
 import type { AppendRefusal, BlobRefusal, IdentityRotationRefusal, RotationRefusal } from "./rules.js"
 
@@ -7,9 +7,15 @@ export const appendError = (
   storeId: string,
   refusal: AppendRefusal,
   missing: ReadonlyArray<StoredRecord>
-): VersionConflict | DuplicateEventMismatch =>
+): VersionConflict | DuplicateEventMismatch | InvalidRecord =>
   refusal._tag === "Mismatch"
     ? DuplicateEventMismatch.of(storeId, refusal.eventId)
+    : refusal._tag === "BatchOrder"
+    ? InvalidRecord.of(
+      refusal.index,
+      `${refusal.aggregateType}/${refusal.aggregateId} version ${refusal.version} does not follow version ${refusal.batchVersion}, ` +
+        `which earlier records of this batch bring it to; within a batch an aggregate's versions must go up by one`
+    )
     : VersionConflict.of({
       storeId,
       aggregateType: refusal.aggregateType,

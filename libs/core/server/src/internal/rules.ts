@@ -44,6 +44,20 @@ export type AppendRefusal =
     /** Stored records of the aggregate from this version on are what the writer misses. */
     readonly fromVersion: number
   }
+  | {
+    /**
+     * The record does not follow an earlier record of the same batch (a repeated version, or a gap after
+     * it): nothing stored is missing, the batch itself is malformed — pulling and rebasing cannot fix it.
+     */
+    readonly _tag: "BatchOrder"
+    /** The record's position in the batch. */
+    readonly index: number
+    readonly aggregateType: string
+    readonly aggregateId: string
+    readonly version: number
+    /** The version the batch's earlier records bring the aggregate to. */
+    readonly batchVersion: number
+  }
 
 /**
  * Plans an append (INV-002, INV-003, INV-005): an event id stored (or
@@ -66,7 +80,8 @@ export const planAppend = (
   const inserts: Array<AppendPlan["inserts"][number]> = []
   const results: Array<AppendPlan["results"][number]> = []
   let next = head
-  for (const record of records) {
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!
     const prior = existing.get(record.eventId) ?? seen.get(record.eventId)
     if (prior !== undefined) {
       if (prior.recordJson !== record.recordJson) return Either.left({ _tag: "Mismatch", eventId: record.eventId })
@@ -76,12 +91,23 @@ export const planAppend = (
     const key = aggregateKey(record.aggregateType, record.aggregateId)
     const at = current.get(key) ?? 0
     if (record.version !== at + 1) {
+      const stored = versions.get(key) ?? 0
+      if (at !== stored && record.version > stored) {
+        return Either.left({
+          _tag: "BatchOrder",
+          index,
+          aggregateType: record.aggregateType,
+          aggregateId: record.aggregateId,
+          version: record.version,
+          batchVersion: at
+        })
+      }
       return Either.left({
         _tag: "Conflict",
         aggregateType: record.aggregateType,
         aggregateId: record.aggregateId,
         expected: record.version - 1,
-        actual: versions.get(key) ?? 0,
+        actual: stored,
         fromVersion: record.version
       })
     }
