@@ -46,6 +46,16 @@ const corsOrigins: Config.Config<ReadonlyArray<string>> = Config.string("CORS_OR
   })
 )
 
+/** `TRUSTED_PROXIES`: comma-separated addresses of reverse proxies in front of the server; empty or unset: none. */
+const trustedProxies: Config.Config<ReadonlyArray<string>> = Config.string("TRUSTED_PROXIES").pipe(
+  Config.withDefault(""),
+  Config.map((text) => text.split(",").map((a) => a.trim()).filter((a) => a !== "")),
+  Config.validate({
+    message: "TRUSTED_PROXIES must be a comma-separated list of IP addresses (such as 127.0.0.1 or ::1; no ports, no ranges)",
+    validation: (addresses) => addresses.every(ServerConfig.isAddress)
+  })
+)
+
 /** The server settings; every one has a default (ServerConfig.defaults). */
 export const server: Config.Config<ServerConfig.ServerConfig> = Config.all({
   tokenTtlSeconds: Config.integer("TOKEN_TTL_SECONDS").pipe(Config.withDefault(ServerConfig.defaults.tokenTtlSeconds)),
@@ -58,7 +68,8 @@ export const server: Config.Config<ServerConfig.ServerConfig> = Config.all({
     (perMinute) => ({ ratePerSecond: perMinute / 60, burst: perMinute })
   ),
   longPollRecheckMs: Config.integer("LONG_POLL_RECHECK_MS").pipe(Config.withDefault(ServerConfig.defaults.longPollRecheckMs)),
-  corsOrigins: corsOrigins
+  corsOrigins: corsOrigins,
+  trustedProxies
 }).pipe(
   Config.validate({
     message: "TOKEN_TTL_SECONDS, MAX_BODY_BYTES and the rate limits must be positive, LONG_POLL_RECHECK_MS at least 10",

@@ -159,6 +159,35 @@ describe("access control over HTTP", () => {
 })
 
 describe("limits over HTTP", () => {
+  it("behind a trusted proxy each forwarded client has its own per-address bucket; without TRUSTED_PROXIES the header changes nothing", async () => {
+    const exhaust = async (base: string, client: string) => {
+      let status = 0
+      for (let i = 0; i < 30 && status !== 429; i++) {
+        status = (await call(base, "POST", "/v1/auth/challenge", { body: { userId: "x" }, headers: { "x-forwarded-for": client } })).status
+      }
+      return status
+    }
+    const ask = async (base: string, client: string) =>
+      (await call(base, "POST", "/v1/auth/challenge", { body: { userId: "x" }, headers: { "x-forwarded-for": client } })).status
+    const limits = { RATE_LIMIT_IP_PER_SECOND: "0.01", RATE_LIMIT_IP_BURST: "5" }
+    const proxied = await Servers.startSqlite({ ...limits, TRUSTED_PROXIES: "127.0.0.1,::1" })
+    try {
+      expect(await exhaust(proxied.url, "203.0.113.1")).toBe(429)
+      expect(await ask(proxied.url, "203.0.113.2")).toBe(200)
+      // A forged left part does not escape the limit: the proxy's own entry (the rightmost) decides.
+      expect(await ask(proxied.url, "198.51.100.9, 203.0.113.1")).toBe(429)
+    } finally {
+      await proxied.stop()
+    }
+    const direct = await Servers.startSqlite(limits)
+    try {
+      expect(await exhaust(direct.url, "203.0.113.1")).toBe(429)
+      expect(await ask(direct.url, "203.0.113.2")).toBe(429)
+    } finally {
+      await direct.stop()
+    }
+  })
+
   it("413 for a body over the limit, 415 for a non-JSON body, 429 with Retry-After per address, per user and for recovery reads", async () => {
     const limited = await Servers.startSqlite({
       MAX_BODY_BYTES: "4096",

@@ -20,7 +20,10 @@ describe("AppConfig", () => {
     ["RATE_LIMIT_IP_PER_SECOND", "0"],
     ["CORS_ORIGINS", "app.example"],
     ["CORS_ORIGINS", "https://app.example/path"],
-    ["CORS_ORIGINS", "https://app.example, ftp://files.example"]
+    ["CORS_ORIGINS", "https://app.example, ftp://files.example"],
+    ["TRUSTED_PROXIES", "10.0.0.0/8"],
+    ["TRUSTED_PROXIES", "127.0.0.1:8080"],
+    ["TRUSTED_PROXIES", "proxy.internal"]
   ])("refuses %s=%s with a message naming the settings", (name, value) => {
     const c = read({ [name]: value })
     expect(Either.isLeft(c)).toBe(true)
@@ -34,5 +37,11 @@ describe("AppConfig", () => {
       Either.right(["https://app.example", "http://localhost:5173"])
     )
     expect(origins({ CORS_ORIGINS: "*" })).toEqual(Either.right(["*"]))
+  })
+
+  it("TRUSTED_PROXIES: none by default; a comma-separated list of addresses", () => {
+    const proxies = (env: Record<string, string>) => Either.map(read(env), (c) => c.trustedProxies)
+    expect(proxies({})).toEqual(Either.right([]))
+    expect(proxies({ TRUSTED_PROXIES: " 127.0.0.1 , ::1,10.1.2.3 " })).toEqual(Either.right(["127.0.0.1", "::1", "10.1.2.3"]))
   })
 })

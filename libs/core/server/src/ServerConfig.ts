@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import { Context, Layer, Option, type Redacted } from "effect"
+import { isAddress as internalIsAddress } from "./internal/clientAddress.js"
 
 /**
  * A token bucket: `ratePerSecond` tokens are added each second up to
@@ -44,6 +45,14 @@ export interface ServerConfig {
    * never cookies, so no ambient credential is ever exposed to an origin.
    */
   readonly corsOrigins: ReadonlyArray<string>
+  /**
+   * Addresses of reverse proxies in front of the server (e.g. `127.0.0.1`
+   * for a proxy on the same machine). A request from one of them is
+   * counted against the client address it forwarded in `X-Forwarded-For`
+   * (read from the right, past other trusted proxies). Default none: the
+   * TCP peer, and `X-Forwarded-For` is ignored (anyone could write it).
+   */
+  readonly trustedProxies: ReadonlyArray<string>
 }
 
 /**
@@ -60,7 +69,8 @@ export const defaults: ServerConfig = {
   perUserLimit: { ratePerSecond: 100, burst: 200 },
   recoveryLimit: { ratePerSecond: 5 / 60, burst: 5 },
   longPollRecheckMs: 1000,
-  corsOrigins: []
+  corsOrigins: [],
+  trustedProxies: []
 }
 
 /**
@@ -81,3 +91,12 @@ export const ServerConfig: Context.Tag<ServerConfig, ServerConfig> = Context.Gen
  */
 export const layer = (overrides: Partial<ServerConfig> = {}): Layer.Layer<ServerConfig> =>
   Layer.succeed(ServerConfig, { ...defaults, ...overrides })
+
+/**
+ * Whether a text is an IPv4 or IPv6 address (no port, zone or brackets):
+ * what `trustedProxies` holds.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const isAddress: (text: string) => boolean = internalIsAddress

@@ -17,6 +17,7 @@ import {
   HttpServerResponse
 } from "@effect/platform"
 import { Cause, Clock, Effect, Exit, Option } from "effect"
+import { clientAddress, normalize } from "./clientAddress.js"
 import { Metrics } from "../Metrics.js"
 import * as RateLimiter from "../RateLimiter.js"
 import { ServerConfig } from "../ServerConfig.js"
@@ -160,6 +161,7 @@ export const layer = HttpApiBuilder.middleware(
         Effect.succeed(HttpServerResponse.setHeader(response, "allow", methods.join(", ")))
       )
 
+    const trustedProxies = new Set(config.trustedProxies.map(normalize))
     return (app) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
@@ -171,7 +173,7 @@ export const layer = HttpApiBuilder.middleware(
 
         const handle = Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
-          const ip = Option.getOrElse(request.remoteAddress, () => "unknown")
+          const ip = clientAddress(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"], trustedProxies)
           if (route !== "/healthz" && route !== "/metrics") {
             const wait = perIp.take(ip, now)
             if (wait > 0) {
