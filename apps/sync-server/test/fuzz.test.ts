@@ -16,6 +16,9 @@ let storeId = ""
 let userId = ""
 let validRecord = ""
 let routes: Array<{ method: string; path: string }> = []
+/** A session the fuzzer may end: a valid-token `DELETE /v1/auth/session` uses it, so `token` stays logged in. */
+let spare = ""
+let spares = 0
 
 beforeAll(async () => {
   server = await Servers.startSqlite()
@@ -24,6 +27,7 @@ beforeAll(async () => {
   userId = me.user.userId
   storeId = "fuzz-store"
   await call(server.url, "POST", "/v1/stores", { token, body: { storeId } })
+  spare = (await signUp(server.url, `fuzzer-spare-${spares}`)).token
   validRecord = (await (await device(userId, "d", storeId)).record({ aggregateId: "a", version: 1, payload: "x" })).text
   const spec = (await call<{ paths: Record<string, Record<string, unknown>> }>(server.url, "GET", "/openapi.json")).body
   routes = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => ({ method: m.toUpperCase(), path })))
@@ -88,11 +92,13 @@ describe("fuzzed requests", () => {
         const headers: Record<string, string> = {}
         if (r.body.type !== undefined) headers["content-type"] = r.body.type
         const method = r.method ?? route.method
+        const logout = method === "DELETE" && path === "/v1/auth/session"
         const res = await call(server.url, method, `${path}${route.path === "/v1/stores/{storeId}/records" ? r.query : ""}`, {
           ...(method === "GET" || method === "OPTIONS" || r.body.raw === undefined ? {} : { raw: r.body.raw }),
           headers,
-          ...(r.authorized === "valid" ? { token } : r.authorized === "junk" ? { token: "junk-token" } : {})
+          ...(r.authorized === "valid" ? { token: logout ? spare : token } : r.authorized === "junk" ? { token: "junk-token" } : {})
         })
+        if (logout && res.status === 204) spare = (await signUp(server.url, `fuzzer-spare-${++spares}`)).token
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
         expect(res.status, `${method} ${path}: ${res.text.slice(0, 300)}`).toBeLessThan(500)
         expect(res.status).toBeGreaterThanOrEqual(200)
