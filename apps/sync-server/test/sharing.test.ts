@@ -1,6 +1,7 @@
 /**
- * Sharing a store between users, through a real server process (SQLite) on
- * loopback: whole devices (keyring, local store on SQLite, sync engine, HTTP
+ * Sharing a store between users, through a real server process on loopback
+ * — the same tests once on SQLite, once on a fresh PostgreSQL database:
+ * whole devices (keyring, local store on SQLite, sync engine, HTTP
  * transport) for alice, bob and carol. The client side of sharing is
  * `Sharing` from `@cipherlog/sync-transport-http` (verifyUser, addMember,
  * rotate/removeMember, acceptOwnBlobs); the mutants use its test-only
@@ -361,10 +362,10 @@ const historyArb: fc.Arbitrary<ReadonlyArray<HistoryStep>> = fc.array(
   { minLength: 1, maxLength: 10 }
 )
 
-describe("sharing a store through a SQLite server process", () => {
-  let server: Awaited<ReturnType<typeof Servers.startSqlite>>
+describe.each(Servers.stores)("sharing a store through a $store server process", ({ start }) => {
+  let server: Servers.Server
   beforeAll(async () => {
-    server = await Servers.startSqlite()
+    server = await start()
   }, 60_000)
   afterAll(() => server?.stop())
 
