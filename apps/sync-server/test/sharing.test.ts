@@ -437,16 +437,17 @@ const membershipHistory = (baseUrl: string, steps: ReadonlyArray<HistoryStep>, t
 
 const historyArb: fc.Arbitrary<ReadonlyArray<HistoryStep>> = fc.array(
   fc.oneof(
-    { weight: 3, arbitrary: fc.record({ op: fc.constant("add" as const), user: fc.integer({ min: 0, max: 2 }), role: fc.constantFrom<Role>("member", "member", "reader") }) },
-    { weight: 2, arbitrary: fc.record({ op: fc.constant("remove" as const), user: fc.integer({ min: 0, max: 2 }) }) },
-    { weight: 4, arbitrary: fc.record({ op: fc.constant("write" as const), device: fc.nat({ max: 8 }) }) },
+    { weight: 4, arbitrary: fc.record({ op: fc.constant("add" as const), user: fc.integer({ min: 0, max: 2 }), role: fc.constantFrom<Role>("member", "member", "reader") }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("remove" as const), user: fc.integer({ min: 0, max: 2 }) }) },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant("write" as const), device: fc.nat({ max: 8 }) }) },
     { weight: 1, arbitrary: fc.record({ op: fc.constant("link" as const), user: fc.integer({ min: 0, max: 3 }) }) },
-    { weight: 1, arbitrary: fc.constant({ op: "destroy" as const }) }
+    // A destruction needs an older version (a removal before it): about one run in six destroys one.
+    { weight: 2, arbitrary: fc.constant({ op: "destroy" as const }) }
   ),
-  { minLength: 1, maxLength: 12 }
+  { minLength: 4, maxLength: 12 }
 )
 
-describe.each(Servers.stores)("sharing a store through a $store server process", ({ start }) => {
+describe.each(Servers.stores.map(({ start, store }) => [store, start] as const))("sharing a store through a %s server process", (_store, start) => {
   let server: Servers.Server
   beforeAll(async () => {
     server = await start()
@@ -570,7 +571,7 @@ describe.each(Servers.stores)("sharing a store through a $store server process",
         seen.written += result.written
       }),
       {
-        numRuns: 12,
+        numRuns: 10,
         examples: [
           [[{ op: "add", user: 0, role: "member" }, { op: "write", device: 1 }, { op: "remove", user: 0 }, { op: "write", device: 5 }, { op: "add", user: 0, role: "member" }, { op: "write", device: 5 }]],
           [[
