@@ -571,7 +571,7 @@ describe.each(Servers.stores.map(({ start, store }) => [store, start] as const))
         seen.written += result.written
       }),
       {
-        numRuns: 10,
+        numRuns: 8,
         examples: [
           [[{ op: "add", user: 0, role: "member" }, { op: "write", device: 1 }, { op: "remove", user: 0 }, { op: "write", device: 5 }, { op: "add", user: 0, role: "member" }, { op: "write", device: 5 }]],
           [[
