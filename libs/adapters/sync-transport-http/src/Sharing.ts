@@ -475,6 +475,9 @@ export const rotate = (
 export const removeMember = (ctx: Context, userId: string, identities: Identities, mutant?: RotationMutant) =>
   rotate(ctx, { remove: [userId], identities }, mutant)
 
+/** How far ahead of this device's clock a KEK version's signed creation time may be (clock skew between devices). */
+const FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
+
 /** The user's own identities before its current one, newest first (from its own, trusted, rotation chain). */
 const ownEarlierIdentities = (self: Identity.Identity): ReadonlyArray<Identity.PublicIdentity> =>
   [self.genesis, ...self.chain.slice(0, -1).map((s) => ({ userId: self.userId, signingPublicKey: s.newSigningPublicKey, encryptionPublicKey: s.newEncryptionPublicKey }))]
@@ -489,8 +492,12 @@ const ownEarlierIdentities = (self: Identity.Identity): ReadonlyArray<Identity.P
  */
 export interface Accepted {
   readonly accepted: ReadonlyArray<{ readonly versionId: string; readonly status: string; readonly sender: string }>
-  /** Blobs not imported: from a sender not trusted here, or refused by `KekBlob.open` (altered, or not for this user). */
-  readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: "untrusted-sender" | KekBlob.KekBlobRefusedReason }>
+  /**
+   * Blobs not imported: from a sender not trusted here, dated more than a day ahead of this device's clock
+   * (`future-dated`: such a version would stay active past later rotations), or refused by `KekBlob.open`
+   * (altered, or not for this user).
+   */
+  readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: "untrusted-sender" | "future-dated" | KekBlob.KekBlobRefusedReason }>
 }
 
 /**
@@ -502,7 +509,8 @@ export interface Accepted {
  * other is imported decrypt-only, or deprecated when the server lists it
  * so. A server can therefore not make the device encrypt under an older
  * version than the newest it received (it can still withhold the newest:
- * docs/threat-model.md). A blob the caller's user sealed before an identity
+ * docs/threat-model.md). A blob dated more than a day ahead of this
+ * device's clock is not taken (`future-dated`). A blob the caller's user sealed before an identity
  * rotation (signed by an earlier key of its own chain) is accepted too, but
  * never as the active version.
  *
@@ -546,6 +554,10 @@ export const acceptOwnBlobs = (
       const sender = senderId === self.public.userId ? Option.some(self.public) : senders(senderId)
       if (Option.isNone(sender)) {
         skipped.push({ versionId: b.versionId, sender: senderId, reason: "untrusted-sender" })
+        continue
+      }
+      if (parsed.right.createdAt > (yield* Clock.currentTimeMillis) + FUTURE_TOLERANCE_MS) {
+        skipped.push({ versionId: b.versionId, sender: senderId, reason: "future-dated" })
         continue
       }
       // The status is not the server's to choose: a server that lists an older version as active (or the newest one

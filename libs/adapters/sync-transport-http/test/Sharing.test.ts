@@ -184,6 +184,31 @@ describe("Sharing", () => {
       expect(Option.map(yield* bob.keyring.activeKek(storeId), (v) => v.versionId)).toEqual(Option.some("kv1"))
     }).pipe(Effect.provide(NodeCrypto.layer)))
 
+  it.live("a KEK blob dated more than a day ahead is not taken (it would stay the active version past later rotations); the other versions are", () =>
+    Effect.gen(function*() {
+      const alice = yield* person("alice")
+      const bob = yield* person("bob")
+      const storeId = yield* aliceStore(alice)
+      const bobId = (yield* Sharing.verifyUser(alice.client, bob.userId, bob.safetyNumber)).identity
+      yield* Sharing.addMember(ctx(alice, storeId), { identity: bobId, role: "member" })
+      const kek = new Uint8Array(32).fill(7)
+      const sender = yield* alice.keyring.identity
+      const dated = (versionId: string, createdAt: number) =>
+        Effect.map(KekBlob.seal({ target: { storeId, versionId, recipient: bobId }, sender, kek, createdAt }), (blob) => ({
+          userId: bob.userId as UserId, blob: Bytes.toBase64Url(blob)
+        }))
+      const day = 24 * 3600 * 1000
+      for (const [versionId, createdAt] of [["kv-ahead", Date.now() + 2 * day], ["kv-skewed", Date.now() + day / 2]] as const) {
+        const blob = yield* dated(versionId, createdAt)
+        yield* alice.client.authenticated((api) =>
+          api.kek.createVersion({ path: { storeId: storeId as StoreId }, payload: { versionId: versionId as KeyId, reason: "dated", blobs: [blob] } }))
+      }
+      const aliceId = (yield* Sharing.verifyUser(bob.client, alice.userId, alice.safetyNumber)).identity
+      const taken = yield* Sharing.acceptOwnBlobs(ctx(bob, storeId), only(aliceId))
+      expect(taken.skipped).toEqual([{ versionId: "kv-ahead", sender: alice.userId, reason: "future-dated" }])
+      expect([...taken.accepted].map((a) => [a.versionId, a.status]).sort()).toEqual([["kv-skewed", "active"], ["kv1", "decrypt-only"]])
+    }).pipe(Effect.provide(NodeCrypto.layer)))
+
   it.live("a member that is not an admin gets AccessDenied 403 for adding, provisioning and rotating", () =>
     Effect.gen(function*() {
       const alice = yield* person("alice")
