@@ -951,7 +951,8 @@ export const make = (input: {
           const enrolled = e.eventType === "DeviceEnrolled" ? decodeDeviceEnrolled(e.payload) : undefined
           const revoked = e.eventType === "DeviceRevoked" ? decodeDeviceRevoked(e.payload) : undefined
           const verified = enrolled !== undefined
-            ? Either.isRight(enrolled) && known !== undefined && Bytes.equalsPublic(known.publicKey, enrolled.right.certificate.devicePublicKey)
+            ? Either.isRight(enrolled) && known !== undefined && enrolled.right.certificate.deviceId === e.aggregateId &&
+              Bytes.equalsPublic(known.publicKey, enrolled.right.certificate.devicePublicKey)
             : revoked !== undefined && Either.isRight(revoked) && revokedAfter.get(e.aggregateId) === revoked.right.lastSeq
           if (!verified) continue
           underActive.add(statement(e))
