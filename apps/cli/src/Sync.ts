@@ -198,8 +198,10 @@ const refused = (what: string) => (error: { readonly _tag: string }): Effect.Eff
  *
  * 1. every own blob of a version this device lacks is opened (its sender:
  *    this same identity, or a peer verified by safety number — the admin
- *    who added this user) and imported with the status the server lists —
- *    how a recovered device, or a member that joined, gets its keys;
+ *    who added this user) and imported; the newest by its signed creation
+ *    time becomes active, not whichever the server lists as active
+ *    (`Sharing.acceptOwnBlobs`) — how a recovered device, or a member that
+ *    joined, gets its keys;
  * 2. every live version this device has and the server has no own blob of
  *    is sealed to the identity: a new version (`createVersion`, with that
  *    blob) or a blob for an existing one (`provisionBlob`). Once per

@@ -102,3 +102,26 @@ export const freshDatabase = async () => {
   url.pathname = `/${name}`
   return { name, url: url.toString(), drop: () => onAdmin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) }
 }
+
+/** A server process on a fresh PostgreSQL database; `stop` also drops the database. */
+export const startPostgres = async (env: Record<string, string> = {}) => {
+  const database = await freshDatabase()
+  const server = await start({ DATABASE_URL: database.url, ...env }).catch(async (error: unknown) => {
+    await database.drop()
+    throw error
+  })
+  return {
+    ...server,
+    database: database.name,
+    stop: async () => {
+      await server.stop()
+      await database.drop()
+    }
+  }
+}
+
+/** The two stores a server process runs on, by name: for `describe.each` over both. */
+export const stores = [
+  { store: "SQLite", start: startSqlite },
+  { store: "PostgreSQL", start: startPostgres }
+] as const

@@ -413,7 +413,8 @@ export const rotate = (
     )
     const versionId = input.versionId ?? nextVersionId([...onServer.map((v) => v.versionId), ...(yield* ctx.keyring.kekVersions(storeId)).map((v) => v.versionId)])
     const reason = input.reason ?? (remove.length > 0 ? `remove ${remove.join(", ")}` : "rotation")
-    const createdAt = yield* Clock.currentTimeMillis
+    // After every version held here (members make the newest version they hold active, whatever the clocks say).
+    const createdAt = Math.max(yield* Clock.currentTimeMillis, ...(yield* ctx.keyring.kekVersions(storeId)).map((v) => v.createdAt + 1))
     const raw = yield* crypto.randomBytes(32)
     return yield* Effect.gen(function*() {
       const blobs = yield* Effect.forEach(recipients, (recipient) =>
@@ -474,6 +475,9 @@ export const rotate = (
 export const removeMember = (ctx: Context, userId: string, identities: Identities, mutant?: RotationMutant) =>
   rotate(ctx, { remove: [userId], identities }, mutant)
 
+/** How far ahead of this device's clock a KEK version's signed creation time may be (clock skew between devices). */
+const FUTURE_TOLERANCE_MS = 24 * 3600 * 1000
+
 /** The user's own identities before its current one, newest first (from its own, trusted, rotation chain). */
 const ownEarlierIdentities = (self: Identity.Identity): ReadonlyArray<Identity.PublicIdentity> =>
   [self.genesis, ...self.chain.slice(0, -1).map((s) => ({ userId: self.userId, signingPublicKey: s.newSigningPublicKey, encryptionPublicKey: s.newEncryptionPublicKey }))]
@@ -488,17 +492,27 @@ const ownEarlierIdentities = (self: Identity.Identity): ReadonlyArray<Identity.P
  */
 export interface Accepted {
   readonly accepted: ReadonlyArray<{ readonly versionId: string; readonly status: string; readonly sender: string }>
-  /** Blobs not imported: from a sender not trusted here, or refused by `KekBlob.open` (altered, or not for this user). */
-  readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: "untrusted-sender" | KekBlob.KekBlobRefusedReason }>
+  /**
+   * Blobs not imported: from a sender not trusted here, dated more than a day ahead of this device's clock
+   * (`future-dated`: such a version would stay active past later rotations), or refused by `KekBlob.open`
+   * (altered, or not for this user).
+   */
+  readonly skipped: ReadonlyArray<{ readonly versionId: string; readonly sender: string; readonly reason: "untrusted-sender" | "future-dated" | KekBlob.KekBlobRefusedReason }>
 }
 
 /**
  * Opens the caller's KEK blobs of versions it does not hold yet: each is
  * accepted only if its sender (named in the blob, checked by its
- * signature) is the caller or a trusted identity in `senders`, and is
- * imported with the status the server lists for the version. A blob the
- * caller's user sealed before an identity rotation (signed by an earlier
- * key of its own chain) is accepted too, but never as the active version.
+ * signature) is the caller or a trusted identity in `senders`. The status
+ * is not taken from the server: a version whose creation time (signed in
+ * the blob) is newer than every version held becomes the active one; any
+ * other is imported decrypt-only, or deprecated when the server lists it
+ * so. A server can therefore not make the device encrypt under an older
+ * version than the newest it received (it can still withhold the newest:
+ * docs/threat-model.md). A blob dated more than a day ahead of this
+ * device's clock is not taken (`future-dated`). A blob the caller's user sealed before an identity
+ * rotation (signed by an earlier key of its own chain) is accepted too, but
+ * never as the active version.
  *
  * @since 0.1.0
  * @category provisioning
@@ -517,7 +531,10 @@ export const acceptOwnBlobs = (
     const blobs = yield* ctx.client.authenticated((api) => api.kek.myBlobs({ path })).pipe(
       Effect.catchAll(mapFailure(storeId, "read KEK blobs"))
     )
-    const held = new Set((yield* ctx.keyring.kekVersions(storeId)).map((v) => v.versionId))
+    const holding = yield* ctx.keyring.kekVersions(storeId)
+    const held = new Set(holding.map((v) => v.versionId))
+    /** The newest creation time among the versions held: signed by their senders (or made here). */
+    let newest = holding.reduce((max, v) => Math.max(max, v.createdAt), Number.NEGATIVE_INFINITY)
     const accepted: Array<Accepted["accepted"][number]> = []
     const skipped: Array<Accepted["skipped"][number]> = []
     // Oldest first, so the newest active version ends up active.
@@ -539,15 +556,24 @@ export const acceptOwnBlobs = (
         skipped.push({ versionId: b.versionId, sender: senderId, reason: "untrusted-sender" })
         continue
       }
+      if (parsed.right.createdAt > (yield* Clock.currentTimeMillis) + FUTURE_TOLERANCE_MS) {
+        skipped.push({ versionId: b.versionId, sender: senderId, reason: "future-dated" })
+        continue
+      }
+      // The status is not the server's to choose: a server that lists an older version as active (or the newest one
+      // as deprecated) would have this device wrap new keys under a version a removed member holds (INV-015). The
+      // version whose signed creation time is the newest this device holds is the active one; the others are
+      // decrypt-only, or deprecated when the server says so (which only restricts them).
+      const status: Keyring.KekStatus = parsed.right.createdAt > newest ? "active" : version.status === "deprecated" ? "deprecated" : "decrypt-only"
       let result = yield* Effect.either(
-        KekBlob.accept(ctx.keyring, { storeId, versionId: b.versionId, blob: bytes, sender: sender.value, status: version.status })
+        KekBlob.accept(ctx.keyring, { storeId, versionId: b.versionId, blob: bytes, sender: sender.value, status })
       )
       // A blob the user sealed to itself before an identity rotation is signed by an earlier own key (from the
       // own chain, which this keyring holds). Never made active from such a blob: a revoked device holds those keys.
       if (result._tag === "Left" && result.left._tag === "KekBlobRefused" && senderId === self.public.userId) {
         for (const earlier of ownEarlierIdentities(self)) {
           result = yield* Effect.either(KekBlob.accept(ctx.keyring, {
-            storeId, versionId: b.versionId, blob: bytes, sender: earlier, status: version.status === "active" ? "decrypt-only" : version.status
+            storeId, versionId: b.versionId, blob: bytes, sender: earlier, status: status === "active" ? "decrypt-only" : status
           }))
           if (result._tag === "Right" || result.left._tag !== "KekBlobRefused") break
         }
@@ -559,7 +585,10 @@ export const acceptOwnBlobs = (
         continue
       }
       held.add(b.versionId)
-      accepted.push({ versionId: b.versionId, status: version.status, sender: senderId })
+      newest = Math.max(newest, parsed.right.createdAt)
+      accepted.push({ versionId: b.versionId, status, sender: senderId })
     }
-    return { accepted, skipped }
+    // The statuses as they ended up (a version imported active is decrypt-only once a newer one arrived).
+    const now = yield* ctx.keyring.kekVersions(storeId)
+    return { accepted: accepted.map((a) => ({ ...a, status: now.find((v) => v.versionId === a.versionId)?.status ?? a.status })), skipped }
   })

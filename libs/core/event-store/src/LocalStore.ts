@@ -201,6 +201,21 @@ export interface LocalStore {
    * "Revoking a device").
    */
   readonly revokeDevice: (deviceId: string) => Effect.Effect<{ readonly lastSeq: number }, InvalidInput | VersionConflict | DuplicateEventMismatch | KeysMissing | StorageFailure | KeyStoreError | LocalStoreError>
+  /**
+   * Re-wraps under the active KEK version every data key epoch this device
+   * holds that is not wrapped under it yet (`Keyring.pendingGrants`: its own
+   * and those it received), one key record per data key, and re-issues
+   * under it the device records it verified (enrollments, and revocations
+   * with the cut it applies) that are sealed under other versions only —
+   * the same signed statements, so that a reader holding live versions only
+   * learns every device's key. Appended like any record (it reads the whole
+   * log once), synced on the next push. Run it before a deprecated version
+   * is destroyed: `Keyring.destroyKek` refuses while an epoch would be
+   * wrapped under no other live version, and members or devices added after
+   * the destruction receive only live versions (INV-009). Returns how many
+   * data keys, epochs and device records it re-issued.
+   */
+  readonly rewrap: Effect.Effect<{ readonly keys: number; readonly epochs: number; readonly devices: number }, InvalidInput | VersionConflict | DuplicateEventMismatch | KeysMissing | StorageFailure | KeyStoreError | LocalStoreError>
 }
 
 /**
@@ -234,6 +249,9 @@ const DeviceRevokedJson = Schema.encodeSync(DeviceRevoked)
 const decodeDeviceRevoked = Schema.decodeUnknownEither(DeviceRevoked)
 const GrantJson = Schema.encodeSync(KeyringModule.DekGrantBody)
 const decodeGrant = Schema.decodeUnknownEither(KeyringModule.DekGrantBody)
+/** The plaintext of the key record that publishes a grant. */
+const grantBody = (g: KeyringModule.DekGrant) =>
+  GrantJson({ v: 1, keyId: g.keyId, aggregateType: g.aggregateType, aggregateId: g.aggregateId, epochs: g.epochs }) as Envelope.Json
 
 /**
  * A string check that remembers the strings it accepted (a few thousand at most): names repeat from
@@ -762,7 +780,7 @@ export const make = (input: {
           for (const g of grants) {
             if (published.some((p) => p.keyId === g.keyId)) continue
             published.push(g)
-            yield* systemEnvelope(system.dek, g.keyId, "DekGranted", GrantJson({ v: 1, keyId: g.keyId, aggregateType: g.aggregateType, aggregateId: g.aggregateId, epochs: g.epochs }))
+            yield* systemEnvelope(system.dek, g.keyId, "DekGranted", grantBody(g))
           }
           expect(k, command.aggregateType, command.aggregateId, v)
           const keyDep = Dependency.make("key", ref.id)
@@ -910,6 +928,40 @@ export const make = (input: {
           yield* applyRevocation(deviceId, payload)
           return { lastSeq }
         })),
+      rewrap: writer.withPermits(1)(Effect.gen(function*() {
+        if (Option.isNone(input.keyring)) return yield* Effect.fail(noKeyring("keyring (the store is locked)"))
+        const keyring = input.keyring.value
+        const active = yield* Effect.flatMap(keyring.activeKek(storeId), Option.match({ onNone: () => Effect.fail(noKeyring("kek:active")), onSome: Effect.succeed }))
+        const grants = yield* keyring.pendingGrants(storeId)
+        const again: Array<{ readonly aggregateType: string; readonly aggregateId: string; readonly eventType: string; readonly payload: Envelope.Json }> = grants.map((g) => ({
+          aggregateType: system.dek, aggregateId: g.keyId, eventType: "DekGranted", payload: grantBody(g)
+        }))
+        // Device records (enrollments, revocations) readable only under other versions: without them, a reader
+        // holding live versions only could not learn those devices' keys, nor verify anything they wrote.
+        const deviceItems = Chunk.toReadonlyArray(yield* Stream.runCollect(store.readAll({ includeSystem: true }))).flatMap((i) =>
+          i._tag === "Event" && i.event.aggregateType === system.device ? [i.event] : []
+        )
+        const statement = (e: Event) => `${e.aggregateId}\u0000${e.eventType}\u0000${JSON.stringify(e.payload)}`
+        const underActive = new Set(deviceItems.filter((e) => e.key.id === active.versionId).map(statement))
+        let devicesAgain = 0
+        for (const e of deviceItems) {
+          if (underActive.has(statement(e))) continue
+          // Only what this device verified: the certificate of a device it knows, the revocation that set its cut.
+          const known = yield* knownDevice(e.aggregateId)
+          const enrolled = e.eventType === "DeviceEnrolled" ? decodeDeviceEnrolled(e.payload) : undefined
+          const revoked = e.eventType === "DeviceRevoked" ? decodeDeviceRevoked(e.payload) : undefined
+          const verified = enrolled !== undefined
+            ? Either.isRight(enrolled) && known !== undefined && enrolled.right.certificate.deviceId === e.aggregateId &&
+              Bytes.equalsPublic(known.publicKey, enrolled.right.certificate.devicePublicKey)
+            : revoked !== undefined && Either.isRight(revoked) && revokedAfter.get(e.aggregateId) === revoked.right.lastSeq
+          if (!verified) continue
+          underActive.add(statement(e))
+          again.push({ aggregateType: system.device, aggregateId: e.aggregateId, eventType: e.eventType, payload: e.payload })
+          devicesAgain++
+        }
+        if (again.length > 0) yield* appendCommands([], again)
+        return { keys: grants.length, epochs: grants.reduce((n, g) => n + g.epochs.length, 0), devices: devicesAgain }
+      })),
       keyState: Effect.gen(function*() {
         const missing: Array<{ key: string; records: number }> = []
         for (const ref of yield* es.keyRefs(storeId)) {

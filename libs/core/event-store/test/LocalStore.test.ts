@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Bytes } from "@cipherlog/domain"
-import { Chunk, Effect, Either, FastCheck as fc, Option, Stream } from "effect"
+import { Chunk, Effect, Either, FastCheck as fc, Option, Stream, TestClock } from "effect"
 import { Identity } from "@cipherlog/keys"
 import { type EventStore, LocalStore } from "../src/index.js"
 import { memoryEventStore } from "./sqlite.js"
@@ -215,6 +215,41 @@ describe("LocalStore", () => {
         { title: "under kv1" }, { title: "under kv2" }, { title: "new aggregate under kv2" }
       ])
       expect((yield* b.store.keyState).locked).toBe(false)
+    })))
+
+  it.effect("rewrap publishes every epoch held (own and received) under the active version: the old version can then be destroyed, and a device given live versions only reads everything", () =>
+    withLayers(Effect.gen(function*() {
+      const a = yield* firstDevice()
+      const b = yield* secondDevice(a)
+      const srv = server()
+      yield* appendGoal(a, "g1", "a under kv1")
+      yield* appendGoal(b, "g2", "b under kv1")
+      for (const d of [a, b]) yield* srv.push(d)
+      yield* srv.pull(a) // a receives b's data key (under kv1)
+      yield* a.keyring.createKek(storeId, "kv2")
+      yield* a.keyring.setKekStatus(storeId, "kv1", "deprecated")
+      yield* TestClock.adjust(a.keyring.policy.kekGraceMs)
+      const payloads = (d: Device) => Effect.map(readAll(d, { verify: true }), (items) => events(items).map((e) => (e.payload as { title: string }).title).sort())
+      /** A new device that receives kv2 only (as from a KEK blob once kv1 is gone), then pulls the log. */
+      const newcomer = (id: string) =>
+        Effect.gen(function*() {
+          const c = yield* secondDevice(a, id, false)
+          yield* c.keyring.importKek(storeId, { versionId: "kv2", raw: yield* a.keyring.exportKek(storeId, "kv2"), status: "active", createdAt: 0 })
+          yield* srv.pull(c)
+          return c
+        })
+      // Before the re-wrap: kv1 cannot be destroyed, and a device holding kv2 only reads none of the old events.
+      const early = yield* Effect.either(a.keyring.destroyKek(storeId, "kv1"))
+      expect(Either.isLeft(early) && early.left.message).toMatch(/2 data key epoch\(s\) are wrapped under no other live version/)
+      expect(yield* payloads(yield* newcomer("d3"))).toEqual([])
+      // Both data keys, and both devices' enrollments (sealed under kv1 only, b's learned from the log).
+      expect(yield* a.store.rewrap).toEqual({ keys: 2, epochs: 2, devices: 2 })
+      expect(yield* a.store.rewrap).toEqual({ keys: 0, epochs: 0, devices: 0 }) // nothing left to re-wrap
+      expect(yield* srv.push(a)).toBe("ok")
+      yield* a.keyring.destroyKek(storeId, "kv1")
+      expect((yield* a.keyring.kekVersions(storeId)).map((v) => [v.versionId, v.status])).toEqual([["kv1", "destroyed"], ["kv2", "active"]])
+      expect(yield* payloads(yield* newcomer("d4"))).toEqual(["a under kv1", "b under kv1"])
+      expect(yield* payloads(a)).toEqual(["a under kv1", "b under kv1"])
     })))
 
   it.effect("a store without keys opens locked: it lists what it holds and which keys are missing, and decrypts nothing", () =>
