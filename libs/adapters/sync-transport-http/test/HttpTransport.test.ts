@@ -12,6 +12,14 @@ const runtime = serverRuntime()
 afterAll(() => runtime.dispose())
 const baseUrl = Effect.promise(() => runtime.runPromise(urlOf))
 
+/** Client credentials that sign as the test user `u` (its real signing key). */
+const signingAs = (u: Effect.Effect.Success<ReturnType<typeof user>>): HttpTransport.Credentials => ({
+  userId: u.userId,
+  signingPublicKey: u.signing.key.publicKey,
+  encryptionPublicKey: u.encryptionPublicKey,
+  sign: (m) => crypto.ed25519.sign(u.signing.key, m)
+})
+
 let n = 0
 const setup = Effect.gen(function*() {
   const url = yield* baseUrl
@@ -77,12 +85,7 @@ describe("HTTP transport", () => {
       const spoiling = FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, spoilingFetch)))
       const client = yield* HttpTransport.make({
         baseUrl: url,
-        credentials: {
-          userId: alice.userId,
-          signingPublicKey: alice.signing.key.publicKey,
-          encryptionPublicKey: alice.encryptionPublicKey,
-          sign: (m) => crypto.ed25519.sign(alice.signing.key, m)
-        }
+        credentials: signingAs(alice)
       }).pipe(Effect.provide(spoiling))
       const page = yield* client.transport.pull(storeId, { after: 0 })
       expect(page.records).toEqual([])
@@ -99,12 +102,7 @@ describe("HTTP transport", () => {
       // Another JSON spelling of a record (indented: line breaks inside): stored and served as sent (INV-004).
       const pretty = JSON.stringify(JSON.parse(Records.text({ storeId, userId: alice.userId, aggregateId: "b", version: 1 })), null, 2)
       yield* alice.client.transport.push(storeId, [compact, pretty])
-      const credentials = {
-        userId: alice.userId,
-        signingPublicKey: alice.signing.key.publicKey,
-        encryptionPublicKey: alice.encryptionPublicKey,
-        sign: (m: Uint8Array) => crypto.ed25519.sign(alice.signing.key, m)
-      }
+      const credentials = signingAs(alice)
       const types: Array<string> = []
       const watching = (accept?: string) =>
         Layer.effect(
@@ -149,12 +147,7 @@ describe("HTTP transport", () => {
       }
       const client = yield* HttpTransport.make({
         baseUrl: url,
-        credentials: {
-          userId: alice.userId,
-          signingPublicKey: alice.signing.key.publicKey,
-          encryptionPublicKey: alice.encryptionPublicKey,
-          sign: (m) => crypto.ed25519.sign(alice.signing.key, m)
-        }
+        credentials: signingAs(alice)
       }).pipe(Effect.provide(FetchHttpClient.layer.pipe(Layer.provide(Layer.succeed(FetchHttpClient.Fetch, watching)))))
       // Nothing held yet: nothing to end, no request.
       yield* client.logout
