@@ -17,6 +17,7 @@ import { mkdirSync } from "node:fs"
 import { createServer } from "node:http"
 import { join, resolve } from "node:path"
 import * as AppConfig from "./AppConfig.js"
+import { holdEarlyRequests } from "./HoldEarlyRequests.js"
 
 /** The database file inside DATA_DIR. */
 export const SQLITE_FILE = "cipherlog.db"
@@ -37,10 +38,10 @@ export const StoreLive: Layer.Layer<ServerStore.ServerStore, unknown> = Layer.un
 )
 
 const HttpLive = Layer.unwrapEffect(
-  Effect.map(AppConfig.listen, ({ host, port }) => NodeHttpServer.layer(() => createServer(), { host, port }))
+  Effect.map(AppConfig.listen, ({ host, port }) => NodeHttpServer.layer(() => holdEarlyRequests(createServer()), { host, port }))
 )
 
-/** Logs the URL once listening (tests read it: PORT=0 picks a free port). */
+/** Logs the URL once listening and serving (tests read it: PORT=0 picks a free port). */
 const Announce = Layer.effectDiscard(
   Effect.flatMap(HttpServer.HttpServer, (server) => {
     const address = server.address
@@ -54,7 +55,8 @@ const LoggerLive = Layer.unwrapEffect(
 )
 
 /** Everything. */
-export const MainLayer = Layer.mergeAll(SyncServer.serve, Announce).pipe(
+export const MainLayer = Announce.pipe(
+  Layer.provide(SyncServer.serve),
   Layer.provide(HttpLive),
   Layer.provide(Layer.mergeAll(StoreLive, NodeCrypto.layer, AppConfig.layer)),
   Layer.provide(LoggerLive)

@@ -113,6 +113,33 @@ export interface Answer {
   readonly body: unknown
 }
 
+/** One request as the client saw it (epoch ms): sent, response headers received, body read. */
+export interface ClientTrace {
+  readonly id: string
+  readonly what: string
+  readonly sent: number
+  received?: number
+  read?: number
+}
+
+let clientTrace: Array<ClientTrace> | undefined
+
+/**
+ * From now on every request carries an `x-bench-id` header and is recorded
+ * (for CIPHERLOG_BENCH_SERVER_TRACE); returns what was recorded so far.
+ */
+export const traceRequests = (): Array<ClientTrace> => (clientTrace ??= [])
+
+const epochNow = () => performance.timeOrigin + performance.now()
+
+const traced = (what: string, headers: Record<string, string>): ClientTrace | undefined => {
+  if (clientTrace === undefined) return undefined
+  const t: ClientTrace = { id: String(clientTrace.length + 1), what, sent: epochNow() }
+  clientTrace.push(t)
+  headers["x-bench-id"] = t.id
+  return t
+}
+
 /** One JSON request; never throws on an HTTP status. */
 export const call = async (
   base: string,
@@ -123,13 +150,16 @@ export const call = async (
   const headers: Record<string, string> = {}
   if (options.token !== undefined) headers["authorization"] = `Bearer ${options.token}`
   if (options.body !== undefined) headers["content-type"] = "application/json"
+  const trace = traced(`${method} ${route.split("?")[0]}`, headers)
   const response = await fetch(`${base}${route}`, {
     method,
     headers,
     signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
     ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
   })
+  if (trace !== undefined) trace.received = epochNow()
   const text = await response.text()
+  if (trace !== undefined) trace.read = epochNow()
   let body: unknown = text
   try {
     body = text === "" ? undefined : JSON.parse(text)
@@ -144,11 +174,12 @@ export const call = async (
  * with the decoder HttpTransport uses; `body` is the page, or the error text.
  */
 export const callLines = async (base: string, route: string, options: { readonly token: string; readonly timeoutMs?: number }): Promise<Answer> => {
-  const response = await fetch(`${base}${route}`, {
-    headers: { authorization: `Bearer ${options.token}`, accept: PullLines.CONTENT_TYPE },
-    signal: AbortSignal.timeout(options.timeoutMs ?? 30_000)
-  })
+  const headers: Record<string, string> = { authorization: `Bearer ${options.token}`, accept: PullLines.CONTENT_TYPE }
+  const trace = traced(`GET ${route.split("?")[0]} (lines)`, headers)
+  const response = await fetch(`${base}${route}`, { headers, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) })
+  if (trace !== undefined) trace.received = epochNow()
   const text = await response.text()
+  if (trace !== undefined) trace.read = epochNow()
   if (response.status !== 200) return { status: response.status, body: text }
   const page = PullLines.decode(text)
   if (Either.isLeft(page)) throw new Error(`${route}: record lines could not be read: ${page.left}`)

@@ -20,7 +20,11 @@
  * CIPHERLOG_BENCH_SERVER_CPU_PROF=<dir> runs the server with `--cpu-prof`
  * into that directory (the profile is written when the server stops),
  * CIPHERLOG_BENCH_SERVER_LOG=<file> appends the server's log (one line per
- * request with its duration inside the server) to that file.
+ * request with its duration inside the server) to that file,
+ * CIPHERLOG_BENCH_SERVER_TRACE=<dir> traces every load request at both ends
+ * (client: sent, answered, read; server, through trace-hook.mjs: connection
+ * accepted, request seen, body read, response finished; event-loop delay)
+ * into <dir>/<store>/ and prints where the slowest 1% spent their time.
  *
  * Rate limits: every client is on 127.0.0.1, so the per-address limit is
  * raised for the bench (RATE_LIMIT_IP_*); the per-user limits stay at their
@@ -34,6 +38,7 @@ import * as nodeCrypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import pg from "pg"
 import type { Row } from "./harness.ts"
 import {
@@ -41,6 +46,7 @@ import {
   buildServer,
   call,
   callLines,
+  type ClientTrace,
   expectStatus,
   freshDatabase,
   type PullAnswer,
@@ -48,10 +54,12 @@ import {
   type Server,
   signUp,
   startServer,
+  traceRequests,
   writer
 } from "./server-support.ts"
 
 const BATCH = Models.MAX_BATCH
+const benchSrc = path.dirname(fileURLToPath(import.meta.url))
 const AGGREGATES = 1000
 const STORE = "bench-store"
 const USER = "bench-user"
@@ -226,6 +234,8 @@ interface LoadResult {
   readonly unacknowledged: number
   readonly sequenceGaps: number
   readonly versionGaps: number
+  /** The load's requests as the client saw them, when tracing. */
+  readonly trace?: ReadonlyArray<ClientTrace>
 }
 
 /** Runs `f` over `items` with at most `width` at a time. */
@@ -248,7 +258,7 @@ const patiently = async (base: string, method: string, route: string, token: str
   }
 }
 
-const load = async (server: Server, clients: number, seconds: number, label: string): Promise<LoadResult> => {
+const load = async (server: Server, clients: number, seconds: number, label: string, tracing: boolean): Promise<LoadResult> => {
   const base = server.url
   const users = Array.from({ length: clients }, (_, i) => ({
     userId: `load-${label}-u${i}`,
@@ -312,6 +322,8 @@ const load = async (server: Server, clients: number, seconds: number, label: str
     }
   }
 
+  const traced = tracing ? traceRequests() : undefined
+  const tracedFrom = traced?.length ?? 0
   const started = performance.now()
   const deadline = Date.now() + seconds * 1000
   await Promise.all(users.map(async (u) => {
@@ -357,6 +369,7 @@ const load = async (server: Server, clients: number, seconds: number, label: str
     }
   }))
   const elapsed = (performance.now() - started) / 1000
+  const loadTrace = traced?.slice(tracedFrom)
 
   // Verification: everything each store holds, read back by its owner.
   let stored = 0
@@ -413,8 +426,51 @@ const load = async (server: Server, clients: number, seconds: number, label: str
     altered,
     unacknowledged,
     sequenceGaps,
-    versionGaps
+    versionGaps,
+    ...(loadTrace === undefined ? {} : { trace: loadTrace })
   }
+}
+
+interface ServerTrace {
+  readonly id: string
+  readonly accepted: number
+  readonly nth: number
+  readonly request: number
+  readonly bodyRead?: number
+  readonly finished?: number
+  readonly closed: number
+}
+
+/** Where the slowest 1% of the load's requests waited: joins the client's and the server's timestamps. */
+const explainTail = (dir: string, client: ReadonlyArray<ClientTrace>): string => {
+  const server = new Map<string, ServerTrace>()
+  const seconds: Array<{ loopDelayMaxMs: number; accepted: number }> = []
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith(".jsonl"))) {
+    for (const line of fs.readFileSync(path.join(dir, file), "utf8").split("\n")) {
+      if (line === "") continue
+      const r = JSON.parse(line) as ServerTrace | { loopDelayMaxMs: number; accepted: number }
+      if ("id" in r) server.set(r.id, r)
+      else seconds.push(r)
+    }
+  }
+  const rows = client.flatMap((c) => {
+    const s = server.get(c.id)
+    return s === undefined || c.read === undefined ? [] : [{ c, s, total: c.read - c.sent }]
+  }).sort((a, b) => b.total - a.total)
+  const tail = rows.slice(0, Math.max(1, Math.ceil(rows.length / 100)))
+  const median = (xs: ReadonlyArray<number>) => percentile([...xs].sort((a, b) => a - b), 0.5)
+  const fresh = tail.filter((r) => r.s.nth === 1)
+  const delays = seconds.map((s) => s.loopDelayMaxMs).sort((a, b) => a - b)
+  return [
+    `slowest ${tail.length} of ${rows.length} traced requests (≥ ${ms(tail[tail.length - 1]?.total ?? Number.NaN)} ms):`,
+    `  ${fresh.length} were the first request of a new connection; for those, sent → accepted by the server: median ${
+      ms(median(fresh.map((r) => r.s.accepted - r.c.sent)))
+    } ms`,
+    `  median sent → request seen by the server ${ms(median(tail.map((r) => r.s.request - r.c.sent)))} ms, ` +
+    `in the server ${ms(median(tail.map((r) => (r.s.finished ?? r.s.closed) - r.s.request)))} ms, ` +
+    `finished → read by the client ${ms(median(tail.map((r) => (r.c.read ?? 0) - (r.s.finished ?? r.s.closed))))} ms`,
+    `  server event-loop delay, max per second: median ${ms(percentile(delays, 0.5))} ms, max ${ms(delays[delays.length - 1] ?? Number.NaN)} ms`
+  ].join("\n")
 }
 
 const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1))
@@ -475,10 +531,20 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
     const only = (process.env["CIPHERLOG_BENCH_SERVER_STORES"] ?? "sqlite,postgres").split(",").map((s) => s.trim().toLowerCase())
     const withLoad = process.env["CIPHERLOG_BENCH_SERVER_LOAD"] !== "0"
     const profDir = process.env["CIPHERLOG_BENCH_SERVER_CPU_PROF"]
-    const nodeArgs = profDir === undefined || profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profDir)}`]
+    const traceDir = process.env["CIPHERLOG_BENCH_SERVER_TRACE"]
+    const tracing = withLoad && traceDir !== undefined && traceDir !== ""
     for (const store of stores.filter((s) => only.includes(s.label === "SQLite" ? "sqlite" : "postgres"))) {
       const raw = await store.baseline()
-      const server = await startServer({ ...serverEnv, ...(await store.env()) }, nodeArgs)
+      const storeTrace = tracing ? path.resolve(traceDir, store.label.toLowerCase()) : undefined
+      if (storeTrace !== undefined) fs.mkdirSync(storeTrace, { recursive: true })
+      const nodeArgs = [
+        ...(profDir === undefined || profDir === "" ? [] : ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profDir)}`]),
+        ...(storeTrace === undefined ? [] : ["--import", path.join(benchSrc, "trace-hook.mjs")])
+      ]
+      const server = await startServer(
+        { ...serverEnv, ...(await store.env()), ...(storeTrace === undefined ? {} : { CIPHERLOG_BENCH_SERVER_TRACE: storeTrace }) },
+        nodeArgs
+      )
       servers.push(server)
       const measured = await throughServer(server, log).catch((error: unknown) => {
         throw new Error(`${String(error)}\nserver output:\n${server.output()}`)
@@ -495,7 +561,7 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
         await server.stop()
         continue
       }
-      const l = await load(server, clients, seconds, store.label.toLowerCase())
+      const l = await load(server, clients, seconds, store.label.toLowerCase(), tracing)
       const all = [...l.push, ...l.pull].sort((a, b) => a - b)
       const requests = all.length
       const perSec = requests / l.seconds
@@ -525,6 +591,7 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
       )
       if (l.errorSamples.length > 0) process.stderr.write(`${store.label} load errors (first ${l.errorSamples.length}):\n  ${l.errorSamples.join("\n  ")}\n`)
       await server.stop()
+      if (storeTrace !== undefined && l.trace !== undefined) process.stderr.write(`${store.label} load trace (${storeTrace}):\n${explainTail(storeTrace, l.trace)}\n`)
     }
   } finally {
     for (const server of servers) await server.stop()
