@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { type StoreId, SyncRecord } from "@cipherlog/domain"
-import type { DuplicateEventMismatch, Models, ServiceUnavailable, VersionConflict } from "@cipherlog/sync-api"
+import type { DuplicateEventMismatch, InvalidRecord, Models, ServiceUnavailable, VersionConflict } from "@cipherlog/sync-api"
 import { Clock, Duration, Effect, Layer, Queue, type Scope } from "effect"
 import * as SyncTransport from "./SyncTransport.js"
 
@@ -32,7 +32,7 @@ export interface RecordLog {
       readonly recordJson: string
     }>
     readonly receivedAt: number
-  }) => Effect.Effect<Models.PushResponse, VersionConflict | DuplicateEventMismatch | ServiceUnavailable>
+  }) => Effect.Effect<Models.PushResponse, VersionConflict | DuplicateEventMismatch | InvalidRecord | ServiceUnavailable>
   readonly readAfter: (input: {
     readonly storeId: StoreId
     readonly after: number
@@ -103,6 +103,7 @@ export const make = (options: Options): SyncTransport.SyncTransport => {
             })),
           DuplicateEventMismatch: (e) =>
             Effect.fail(new SyncTransport.PushRefused({ storeId, reason: "duplicate-mismatch", eventId: e.eventId, detail: "the event id is stored with other bytes" })),
+          InvalidRecord: (e) => Effect.fail(new SyncTransport.PushRefused({ storeId, reason: "invalid-record", detail: `record ${e.index} of the batch: ${e.problem}` })),
           ServiceUnavailable: () => Effect.fail(unavailable("the record log is unavailable"))
         })
       )
