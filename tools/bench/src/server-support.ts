@@ -178,10 +178,22 @@ export const callLines = async (base: string, route: string, options: { readonly
   const trace = traced(`GET ${route.split("?")[0]} (lines)`, headers)
   const response = await fetch(`${base}${route}`, { headers, signal: AbortSignal.timeout(options.timeoutMs ?? 30_000) })
   if (trace !== undefined) trace.received = epochNow()
-  const text = await response.text()
+  if (response.status !== 200 || response.body === null) {
+    const text = await response.text()
+    if (trace !== undefined) trace.read = epochNow()
+    return { status: response.status, body: text }
+  }
+  // Chunk by chunk, as HttpTransport reads it.
+  const lines = PullLines.reader()
+  const body = response.body.getReader()
+  for (;;) {
+    const { done, value } = await body.read()
+    if (done) break
+    const pushed = lines.push(value)
+    if (Either.isLeft(pushed)) throw new Error(`${route}: record lines could not be read: ${pushed.left}`)
+  }
   if (trace !== undefined) trace.read = epochNow()
-  if (response.status !== 200) return { status: response.status, body: text }
-  const page = PullLines.decode(text)
+  const page = lines.end()
   if (Either.isLeft(page)) throw new Error(`${route}: record lines could not be read: ${page.left}`)
   return { status: 200, body: page.right }
 }

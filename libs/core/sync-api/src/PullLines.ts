@@ -22,6 +22,7 @@
  */
 import { Either } from "effect"
 import type { PullResponse } from "./Models.js"
+import * as Utf8Writer from "./Utf8Writer.js"
 
 /**
  * The media type a client sends in `Accept` to get record lines.
@@ -39,8 +40,15 @@ export const CONTENT_TYPE = "application/x-ndjson"
  */
 export const VERSION = 1
 
-/** A record text that cannot travel verbatim on one line: a line break or any surrogate code unit. */
-const UNSAFE = /[\n\r\uD800-\uDFFF]/
+/** A surrogate code unit: a record holding one travels as a JSON string (UTF-8 cannot carry a lone one). */
+const SURROGATE = /[\uD800-\uDFFF]/
+
+const NEWLINE = 0x0a
+
+const textEncoder = new TextEncoder()
+
+/** Refuses bytes that are not UTF-8 rather than replacing them; keeps a leading BOM as text. */
+const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /**
  * Whether the `Accept` header asks for record lines.
@@ -52,45 +60,135 @@ export const accepts = (accept: string | undefined): boolean =>
   accept !== undefined && accept.toLowerCase().includes(CONTENT_TYPE)
 
 /**
- * The record-lines text of a page.
+ * The record-lines answer of a page, as UTF-8 chunks of about 64 KiB: what
+ * the server sends. Each record is encoded once, straight into a chunk (see
+ * `Utf8Writer` for why no page-sized string or buffer is built).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (page: PullResponse): string => {
+export const encodeChunks = (page: PullResponse): ReadonlyArray<Uint8Array> => {
   const n = page.records.length
   const sequences: Array<number> = new Array(n)
   const receivedAt: Array<number> = new Array(n)
-  const lines: Array<string> = new Array(n + 2)
   for (let i = 0; i < n; i++) {
-    const r = page.records[i]!
-    sequences[i] = r.globalSequence
-    receivedAt[i] = r.receivedAt
-    const text = r.recordJson
-    lines[i + 1] = text.charCodeAt(0) === 0x7b && !UNSAFE.test(text) ? text : JSON.stringify(text)
+    sequences[i] = page.records[i]!.globalSequence
+    receivedAt[i] = page.records[i]!.receivedAt
   }
-  lines[0] = `{"v":${VERSION},"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"},"sequences":[${
+  const out = Utf8Writer.make()
+  out.text(`{"v":${VERSION},"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"},"sequences":[${
     sequences.join(",")
-  }],"receivedAt":[${receivedAt.join(",")}]}`
-  lines[n + 1] = ""
-  return lines.join("\n")
+  }],"receivedAt":[${receivedAt.join(",")}]}`)
+  out.byte(NEWLINE)
+  for (let i = 0; i < n; i++) {
+    const text = page.records[i]!.recordJson
+    if (text.charCodeAt(0) === 0x7b && text.indexOf("\n") < 0 && text.indexOf("\r") < 0) {
+      // As many bytes as code units: all ASCII, so no surrogate. Otherwise look for one.
+      const written = out.text(text)
+      if (written === text.length || !SURROGATE.test(text)) {
+        out.byte(NEWLINE)
+        continue
+      }
+      out.drop(written)
+    }
+    out.text(JSON.stringify(text))
+    out.byte(NEWLINE)
+  }
+  return out.chunks()
 }
+
+/**
+ * The record-lines text of a page (the text of `encodeChunks`).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encode = (page: PullResponse): string => strictDecoder.decode(Utf8Writer.concat(encodeChunks(page)))
 
 const isIntArray = (value: unknown, n?: number): value is Array<number> =>
   Array.isArray(value) && (n === undefined || value.length === n) && value.every((x) => Number.isSafeInteger(x))
 
 /**
- * Reads a record-lines page; `Left` says what is wrong with it (never its contents).
+ * Reads a record-lines answer chunk by chunk, as it arrives: each complete
+ * line is decoded on its own (no page-sized string or buffer is built, see
+ * `Utf8Writer`), and `end` checks the page. Bytes that are not UTF-8 are
+ * refused, not replaced; so is an answer larger than `maxBytes`.
  *
  * @since 0.1.0
  * @category decoding
  */
-export const decode = (text: string): Either.Either<PullResponse, string> => {
-  const end = text.indexOf("\n")
-  if (end < 0) return Either.left("the page has no header line")
+export interface Reader {
+  /** Takes the next chunk of the answer; `Left` as soon as the answer is known to be bad. */
+  readonly push: (chunk: Uint8Array) => Either.Either<void, string>
+  /** The page, once the whole answer has been pushed; `Left` says what is wrong with it (never its contents). */
+  readonly end: () => Either.Either<PullResponse, string>
+}
+
+/**
+ * The largest answer a `Reader` takes by default: 64 MiB (a page of 1000
+ * records of the largest size the server accepts is far below it).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024
+
+/**
+ * A reader for one answer.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const reader = (options: { readonly maxBytes?: number } = {}): Reader => {
+  const maxBytes = options.maxBytes ?? MAX_ANSWER_BYTES
+  const lines: Array<string> = []
+  let carry: Array<Uint8Array> = []
+  let size = 0
+  let failure: string | undefined
+  const line = (bytes: Uint8Array): boolean => {
+    try {
+      lines.push(strictDecoder.decode(bytes))
+      return true
+    } catch (_) {
+      failure = lines.length === 0 ? "the header line is not UTF-8" : `record line ${lines.length} is not UTF-8`
+      return false
+    }
+  }
+  return {
+    push: (chunk) => {
+      if (failure !== undefined) return Either.left(failure)
+      size += chunk.length
+      if (size > maxBytes) {
+        failure = `the answer is larger than ${maxBytes} bytes`
+        return Either.left(failure)
+      }
+      let at = 0
+      for (;;) {
+        const next = chunk.indexOf(NEWLINE, at)
+        if (next < 0) break
+        const piece = chunk.subarray(at, next)
+        const ok = carry.length === 0 ? line(piece) : line(Utf8Writer.concat([...carry, piece]))
+        carry = []
+        if (!ok) return Either.left(failure!)
+        at = next + 1
+      }
+      // A line cut by the chunk's end: keep a copy (the caller may reuse the chunk).
+      if (at < chunk.length) carry.push(chunk.slice(at))
+      return Either.void
+    },
+    end: () => {
+      if (failure !== undefined) return Either.left(failure)
+      if (lines.length === 0) return Either.left("the page has no header line")
+      return fromLines(lines, carry.length > 0)
+    }
+  }
+}
+
+/** The page from its complete lines (`unterminated`: bytes followed the last line break). */
+const fromLines = (lines: ReadonlyArray<string>, unterminated: boolean): Either.Either<PullResponse, string> => {
   let header: unknown
   try {
-    header = JSON.parse(text.slice(0, end))
+    header = JSON.parse(lines[0]!)
   } catch (_) {
     return Either.left("the header line is not JSON")
   }
@@ -104,12 +202,11 @@ export const decode = (text: string): Either.Either<PullResponse, string> => {
   const n = sequences.length
   if (!isIntArray(h["receivedAt"], n)) return Either.left("the header's receivedAt does not match its sequences")
   const receivedAt = h["receivedAt"]
+  if (lines.length - 1 < n) return Either.left(`the page ends after ${lines.length - 1} of ${n} records`)
+  if (lines.length - 1 > n || unterminated) return Either.left(`the page holds more lines than its ${n} records`)
   const records: Array<PullResponse["records"][number]> = new Array(n)
-  let at = end + 1
   for (let i = 0; i < n; i++) {
-    const next = text.indexOf("\n", at)
-    if (next < 0) return Either.left(`the page ends after ${i} of ${n} records`)
-    let recordJson = text.slice(at, next)
+    let recordJson = lines[i + 1]!
     const first = recordJson.charCodeAt(0)
     if (first === 0x22) {
       let parsed: unknown
@@ -124,8 +221,25 @@ export const decode = (text: string): Either.Either<PullResponse, string> => {
       return Either.left(`record line ${i + 1} starts with neither { nor "`)
     }
     records[i] = { globalSequence: sequences[i]!, receivedAt: receivedAt[i]!, recordJson }
-    at = next + 1
   }
-  if (at !== text.length) return Either.left(`the page holds more lines than its ${n} records`)
   return Either.right({ records, head: h["head"] as number, hasMore: h["hasMore"] })
 }
+
+/**
+ * Reads a record-lines answer from all its bytes at once.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeBytes = (bytes: Uint8Array): Either.Either<PullResponse, string> => {
+  const r = reader({ maxBytes: Math.max(MAX_ANSWER_BYTES, bytes.length) })
+  return Either.flatMap(r.push(bytes), r.end)
+}
+
+/**
+ * Reads a record-lines page from its text (as `decodeBytes` reads the text's UTF-8).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (text: string): Either.Either<PullResponse, string> => decodeBytes(textEncoder.encode(text))

@@ -18,3 +18,5 @@ export * as Models from "./Models.js"
 export * from "./SyncApi.js"
 /** @since 0.1.0 */
 export * as PullLines from "./PullLines.js"
+/** @since 0.1.0 */
+export * as Utf8Writer from "./Utf8Writer.js"

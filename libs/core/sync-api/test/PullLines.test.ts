@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
-import { PullLines } from "../src/index.js"
+import { PullLines, Utf8Writer } from "../src/index.js"
 
 const recordText = fc.oneof(
   // Any text, lone surrogates, line breaks, quotes and escapes included: stored as received (INV-004).
@@ -80,6 +80,56 @@ describe("PullLines (pull as record lines)", () => {
       const result = PullLines.decode(text)
       expect(Either.isLeft(result) && result.left.length > 0).toBe(true)
     }
+  })
+
+  it.prop("the answer read in chunks cut anywhere, even inside a UTF-8 sequence, gives the same page", [
+    page,
+    fc.array(fc.nat(), { maxLength: 12 })
+  ], ([p, cuts]) => {
+    const bytes = Utf8Writer.concat(PullLines.encodeChunks(p))
+    const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
+    const r = PullLines.reader()
+    let from = 0
+    for (const to of [...at, bytes.length]) {
+      expect(r.push(bytes.slice(from, to))).toEqual(Either.void)
+      from = to
+    }
+    expect(r.end()).toEqual(Either.right(p))
+  })
+
+  it("a page of many records spans several 64 KiB chunks and reads back exactly", () => {
+    const records = Array.from({ length: 300 }, (_, i) => ({
+      globalSequence: i + 1,
+      receivedAt: 1_700_000_000_000 + i,
+      // ASCII, non-ASCII and astral records, some larger than a chunk.
+      recordJson: i % 50 === 7
+        ? `{"big":"${"x".repeat(Utf8Writer.CHUNK_SIZE + 11)}"}`
+        : `{"i":${i},"t":"${i % 3 === 0 ? "é€" : i % 3 === 1 ? "\ud83d\ude00" : "a"}${"b".repeat(900)}"}`
+    }))
+    const p = { records, head: 300, hasMore: false }
+    const chunks = PullLines.encodeChunks(p)
+    expect(chunks.length).toBeGreaterThan(5)
+    // Chunks are at most 64 KiB, except one holding a single text larger than that.
+    for (const c of chunks) expect(c.length <= Utf8Writer.CHUNK_SIZE || c.length >= Utf8Writer.CHUNK_SIZE + 11).toBe(true)
+    const r = PullLines.reader()
+    for (const c of chunks) expect(r.push(c)).toEqual(Either.void)
+    expect(r.end()).toEqual(Either.right(p))
+    expect(PullLines.decode(PullLines.encode(p))).toEqual(Either.right(p))
+  })
+
+  it("bytes that are not UTF-8 are refused, not replaced; so is an answer over the size limit", () => {
+    const header = new TextEncoder().encode(`{"v":1,"head":1,"hasMore":false,"sequences":[1],"receivedAt":[1]}\n`)
+    const badLine = Uint8Array.from([0x7b, 0xff, 0x7d, 0x0a])
+    const bad = PullLines.decodeBytes(Utf8Writer.concat([header, badLine]))
+    expect(bad).toEqual(Either.left("record line 1 is not UTF-8"))
+    const small = PullLines.reader({ maxBytes: 10 })
+    expect(Either.isLeft(small.push(header))).toBe(true)
+    expect(Either.isLeft(small.end())).toBe(true)
+    // An unfinished last line is not a record.
+    const cut = PullLines.reader()
+    cut.push(header)
+    cut.push(Uint8Array.from([0x7b, 0x7d]))
+    expect(Either.isLeft(cut.end())).toBe(true)
   })
 
   it("Accept negotiation", () => {

@@ -20,7 +20,7 @@ import {
   Unauthorized
 } from "@cipherlog/sync-api"
 import { HttpApiBuilder, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Clock, Context, Effect, Layer, Option, Queue, Redacted } from "effect"
+import { Clock, Context, Effect, Layer, Option, Queue, Redacted, Stream } from "effect"
 import { Metrics } from "../Metrics.js"
 import * as RateLimiter from "../RateLimiter.js"
 import { ServerConfig } from "../ServerConfig.js"
@@ -33,6 +33,16 @@ const WRITERS: ReadonlyArray<Models.Role> = ["admin", "member"]
 const ADMINS: ReadonlyArray<Models.Role> = ["admin"]
 
 const now = Clock.currentTimeMillis
+
+/** A body written as its chunks (see `Utf8Writer`), with its length, so it is not sent chunk-encoded. */
+const chunked = (chunks: ReadonlyArray<Uint8Array>, contentType: string) => {
+  if (chunks.length === 1) return HttpServerResponse.uint8Array(chunks[0]!, { contentType })
+  let length = 0
+  for (const c of chunks) length += c.length
+  return HttpServerResponse.stream(Stream.fromIterable(chunks), { contentType }).pipe(
+    HttpServerResponse.setHeader("content-length", String(length))
+  )
+}
 
 /** The current user's role in a store, or 403. */
 const requireRole = (storeId: StoreId, allowed: ReadonlyArray<Models.Role>, what: string) =>
@@ -402,11 +412,11 @@ const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
         // Record lines on request: each stored text as it is, not escaped into a JSON string (docs/http-api.md).
         const request = yield* HttpServerRequest.HttpServerRequest
         if (PullLines.accepts(request.headers["accept"])) {
-          return HttpServerResponse.raw(PullLines.encode(answer), { contentType: PullLines.CONTENT_TYPE })
+          return chunked(PullLines.encodeChunks(answer), PullLines.CONTENT_TYPE)
         }
-        // The answer's text is written directly (the endpoint's schema still describes it): encoding up to
+        // The answer's bytes are written directly (the endpoint's schema still describes it): encoding up to
         // 1000 records through the schema and then JSON was most of a pull's cost.
-        return HttpServerResponse.raw(pullBody(answer), { contentType: "application/json" })
+        return chunked(pullBody(answer), "application/json")
       }))
 )
 

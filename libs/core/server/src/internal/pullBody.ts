@@ -1,19 +1,22 @@
 /**
- * The JSON text of a pull answer, written directly: the same bytes as
- * `JSON.stringify(Schema.encodeSync(Models.PullResponse)(page))` (a test
+ * The JSON answer of a pull, written directly as UTF-8 chunks: the same bytes
+ * as `JSON.stringify(Schema.encodeSync(Models.PullResponse)(page))` (a test
  * holds them together) without encoding a thousand records through the
- * schema first. Each stored `record_json` is written once, as a JSON
- * string, exactly as received (INV-004).
+ * schema first, and without building a page-sized string or buffer (see
+ * `Utf8Writer`). Each stored `record_json` is written once, as a JSON string,
+ * exactly as received (INV-004).
  */
-import type { Models } from "@cipherlog/sync-api"
+import { type Models, Utf8Writer } from "@cipherlog/sync-api"
 
-export const pullBody = (page: Models.PullResponse): string => {
-  const parts: Array<string> = new Array(page.records.length)
+export const pullBody = (page: Models.PullResponse): ReadonlyArray<Uint8Array> => {
+  const out = Utf8Writer.make()
+  out.text(`{"records":[`)
   for (let i = 0; i < page.records.length; i++) {
     const r = page.records[i]!
-    parts[i] = `{"globalSequence":${JSON.stringify(r.globalSequence)},"receivedAt":${JSON.stringify(r.receivedAt)},"recordJson":${
-      JSON.stringify(r.recordJson)
-    }}`
+    out.text(`${i === 0 ? "" : ","}{"globalSequence":${JSON.stringify(r.globalSequence)},"receivedAt":${JSON.stringify(r.receivedAt)},"recordJson":`)
+    out.text(JSON.stringify(r.recordJson))
+    out.text("}")
   }
-  return `{"records":[${parts.join(",")}],"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"}}`
+  out.text(`],"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"}}`)
+  return out.chunks()
 }
