@@ -10,7 +10,8 @@ const suites: Record<string, (options: { quick: boolean }) => Promise<ReadonlyAr
   crypto: (o) => import("./crypto.ts").then((m) => m.run(o)),
   keys: (o) => import("./keys.ts").then((m) => m.run(o)),
   events: (o) => import("./events.ts").then((m) => m.run(o)),
-  server: (o) => import("./server.ts").then((m) => m.run(o))
+  server: (o) => import("./server.ts").then((m) => m.run(o)),
+  sync: (o) => import("./sync.ts").then((m) => m.run(o))
 }
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { quick: { type: "boolean", default: false } } })

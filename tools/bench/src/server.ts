@@ -7,8 +7,9 @@
  *   better-sqlite3 inserts in transactions of 1000, WAL, synchronous FULL as
  *   the server sets; PostgreSQL `pg` multi-row INSERTs of 1000);
  * - pull them back in pages of 1000 as record lines, decoded as HttpTransport
- *   does (raw: the server's SELECT, paged), then once more as the JSON
- *   answer, shown without a target;
+ *   does, asking for the next page while one is checked as SyncEngine does
+ *   (`pullAhead` 1; raw: the server's SELECT, paged); then, shown without a
+ *   target, one page at a time, and as the JSON answer;
  * - load: 200 clients (200 users, 10 shared stores) each pushing 10 records
  *   and pulling from its cursor (record lines) in a loop; afterwards every acknowledged
  *   record must be stored exactly once, with its acknowledged sequence, in a
@@ -59,6 +60,8 @@ import {
 } from "./server-support.ts"
 
 const BATCH = Models.MAX_BATCH
+/** Pages asked for ahead by the measured pull: SyncEngine's default `pullAhead`. */
+const PULL_AHEAD = 1
 const benchSrc = path.dirname(fileURLToPath(import.meta.url))
 const AGGREGATES = 1000
 const STORE = "bench-store"
@@ -84,7 +87,9 @@ const buildLog = (n: number): ReadonlyArray<Built> => {
 interface Rates {
   readonly pushSeconds: number
   readonly pullSeconds: number
-  /** The same pull answered as JSON (`PullResponse`) instead of record lines. */
+  /** The same pull (record lines), one page at a time. */
+  readonly pullOneByOneSeconds?: number
+  /** The same pull answered as JSON (`PullResponse`) instead of record lines, one page at a time. */
   readonly pullJsonSeconds?: number
 }
 
@@ -179,27 +184,46 @@ const throughServer = async (server: Server, log: ReadonlyArray<Built>): Promise
       })
     }
   })
-  const pullAll = (how: "lines" | "json") =>
+  /**
+   * Pulls the whole log from cursor 0. With `ahead` > 0, as SyncEngine does: while a page is checked, the
+   * next `ahead` pages (whose cursors are known, sequences being gapless below the head) are already asked for.
+   */
+  const pullAll = (how: "lines" | "json", ahead: number) =>
     timed(async () => {
+      const fetchPage = (after: number) => {
+        const pageRoute = `${route}?after=${after}&limit=${BATCH}`
+        return how === "lines" ? callLines(server.url, pageRoute, { token }) : call(server.url, "GET", pageRoute, { token })
+      }
+      const pending: Array<{ after: number; answer: ReturnType<typeof fetchPage> }> = []
       let after = 0
       let read = 0
       for (;;) {
-        const pageRoute = `${route}?after=${after}&limit=${BATCH}`
-        const answer = how === "lines" ? await callLines(server.url, pageRoute, { token }) : await call(server.url, "GET", pageRoute, { token })
+        while (pending.length > 0 && pending[0]!.after !== after) void pending.shift()!.answer.catch(() => undefined)
+        const answer = pending.length > 0 ? await pending.shift()!.answer : await fetchPage(after)
         const page = expectStatus("pull", answer) as PullAnswer
+        const n = page.records.length
+        if (page.hasMore && n > 0) {
+          let next = pending.length > 0 ? pending[pending.length - 1]!.after + n : page.records[n - 1]!.globalSequence
+          while (pending.length < ahead && next < page.head) {
+            pending.push({ after: next, answer: fetchPage(next) })
+            next += n
+          }
+        }
         page.records.forEach((r, k) => {
           if (r.globalSequence !== after + k + 1) throw new Error(`pull after ${after}: sequence ${r.globalSequence} at ${k}`)
           if (r.recordJson !== log[after + k]!.text) throw new Error(`pull after ${after}: record ${k} differs from the pushed text`)
         })
-        read += page.records.length
-        if (page.records.length > 0) after = page.records[page.records.length - 1]!.globalSequence
+        read += n
+        if (n > 0) after = page.records[n - 1]!.globalSequence
         if (!page.hasMore) break
       }
+      if (pending.length > 0) throw new Error(`pulled past the head with ${pending.length} pages still asked for`)
       if (read !== log.length) throw new Error(`pulled ${read} records through the server (${how}), expected ${log.length}`)
     })
-  const pullSeconds = await pullAll("lines")
-  const pullJsonSeconds = await pullAll("json")
-  return { pushSeconds, pullSeconds, pullJsonSeconds }
+  const pullSeconds = await pullAll("lines", PULL_AHEAD)
+  const pullOneByOneSeconds = await pullAll("lines", 0)
+  const pullJsonSeconds = await pullAll("json", 0)
+  return { pushSeconds, pullSeconds, pullOneByOneSeconds, pullJsonSeconds }
 }
 
 // Load ------------------------------------------------------------------------------------------
@@ -552,9 +576,12 @@ export const run = async (options: { quick: boolean }): Promise<ReadonlyArray<Ro
       const rawPush = rate(pushTitle, `${store.label}: raw ${store.raw}`, raw.pushSeconds)
       rate(pushTitle, `${store.label}: server push (HTTP)`, measured.pushSeconds, rawPush, 0.3)
       const rawPull = rate(pullTitle, `${store.label}: raw SELECT … LIMIT 1000, paged`, raw.pullSeconds)
-      rate(pullTitle, `${store.label}: server pull (HTTP, record lines, decoded)`, measured.pullSeconds, rawPull, 0.5)
+      rate(pullTitle, `${store.label}: server pull (HTTP, record lines, ${PULL_AHEAD} page ahead as SyncEngine)`, measured.pullSeconds, rawPull, 0.5)
+      if (measured.pullOneByOneSeconds !== undefined) {
+        rate(pullTitle, `${store.label}:   same, one page at a time`, measured.pullOneByOneSeconds, rawPull)
+      }
       if (measured.pullJsonSeconds !== undefined) {
-        rate(pullTitle, `${store.label}: server pull (HTTP, JSON answer, parsed)`, measured.pullJsonSeconds, rawPull)
+        rate(pullTitle, `${store.label}:   JSON answer, parsed, one page at a time`, measured.pullJsonSeconds, rawPull)
       }
 
       if (!withLoad) {

@@ -81,6 +81,7 @@ export const make = (options: Options): Effect.Effect<EventStore.EventStore, Sto
       chainHead: (storeId, deviceId) => option(call("chainHead", storeId, deviceId)),
       setChainHead: (storeId, deviceId, head) => call("setChainHead", storeId, deviceId, head),
       setStatus: (storeId, eventId, status, reason) => call("setStatus", storeId, eventId, status, reason),
+      setStatuses: (storeId, entries) => call("setStatuses", storeId, entries),
       withStatus: (storeId, status) => call("withStatus", storeId, status),
       counts: (storeId) => call("counts", storeId),
       stores: call("stores"),

@@ -131,6 +131,18 @@ export interface Expectation {
 export type RecordStatus = "ok" | "parked" | "rejected"
 
 /**
+ * One record's status, for `setStatuses`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StatusEntry {
+  readonly eventId: string
+  readonly status: RecordStatus
+  readonly reason?: string | undefined
+}
+
+/**
  * Counts for diagnostics.
  *
  * @since 0.1.0
@@ -222,6 +234,8 @@ export interface EventStore {
   readonly chainHead: (storeId: string, deviceId: string) => Effect.Effect<Option.Option<ChainHead>, StorageFailure>
   readonly setChainHead: (storeId: string, deviceId: string, head: ChainHead) => Effect.Effect<void, StorageFailure>
   readonly setStatus: (storeId: string, eventId: string, status: RecordStatus, reason?: string) => Effect.Effect<void, StorageFailure>
+  /** Sets many statuses at once, in one transaction (ingesting a page sets one per record). */
+  readonly setStatuses: (storeId: string, entries: ReadonlyArray<StatusEntry>) => Effect.Effect<void, StorageFailure>
   /** Event ids with a status (e.g. the parked ones, to retry). */
   readonly withStatus: (storeId: string, status: RecordStatus) => Effect.Effect<ReadonlyArray<{ readonly eventId: string; readonly reason: string | null }>, StorageFailure>
   readonly counts: (storeId: string) => Effect.Effect<Counts, StorageFailure>

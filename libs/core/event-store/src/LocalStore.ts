@@ -46,7 +46,7 @@ import {
 import { Identity, type Keyring, type KeyStoreError } from "@cipherlog/keys"
 import { Keyring as KeyringModule } from "@cipherlog/keys"
 import { Chunk, Effect, Either, Option, Schema, Stream } from "effect"
-import type { ChainHead, EventStore, NewRecord as EventStoreNewRecord, StoredRecord } from "./EventStore.js"
+import type { ChainHead, EventStore, NewRecord as EventStoreNewRecord, StatusEntry, StoredRecord } from "./EventStore.js"
 import type { StorageFailure } from "./EventStoreError.js"
 import * as Pipeline from "./Pipeline.js"
 
@@ -561,7 +561,13 @@ export const make = (input: {
         // System records first (devices, then keys), so the data records after them can be read.
         const ordered = [...records].sort((a, b) => rank(a) - rank(b) || a.position - b.position)
         const byDevice = new Map<string, Array<StoredRecord>>()
-        for (const r of ordered) byDevice.set(r.header.author.deviceId, [...(byDevice.get(r.header.author.deviceId) ?? []), r])
+        for (const r of ordered) {
+          const group = byDevice.get(r.header.author.deviceId)
+          if (group === undefined) byDevice.set(r.header.author.deviceId, [r])
+          else group.push(r)
+        }
+        // Statuses are written together, in one transaction, before the verified records are opened.
+        const statuses: Array<StatusEntry> = []
         // A device's own enrollment record tells its key: open device records before verifying chains.
         const deviceRecords = ordered.filter((r) => r.header.aggregateType === system.device)
         yield* processSystem(yield* decrypt(deviceRecords), rotations)
@@ -569,7 +575,7 @@ export const make = (input: {
         for (const [deviceId, group] of byDevice) {
           const known = yield* knownDevice(deviceId)
           if (known === undefined) {
-            for (const r of group) yield* es.setStatus(storeId, r.header.eventId, "parked", `author device ${deviceId} unknown`)
+            for (const r of group) statuses.push({ eventId: r.header.eventId, status: "parked", reason: `author device ${deviceId} unknown` })
             parked += group.length
             continue
           }
@@ -587,7 +593,7 @@ export const make = (input: {
             if (i < verdict.verified && isRevoked(deviceId, p.stored.header.chain.seq)) {
               const error = integrity(p.stored.header, "author")
               rejected.push(error)
-              yield* es.setStatus(storeId, p.stored.header.eventId, "rejected", "author")
+              statuses.push({ eventId: p.stored.header.eventId, status: "rejected", reason: "author" })
               continue
             }
             if (i < verdict.verified) {
@@ -598,13 +604,14 @@ export const make = (input: {
             if (broken !== undefined && i >= broken.index) {
               const error = integrity(p.stored.header, broken.reason)
               rejected.push(error)
-              yield* es.setStatus(storeId, p.stored.header.eventId, "rejected", broken.reason)
+              statuses.push({ eventId: p.stored.header.eventId, status: "rejected", reason: broken.reason })
             } else {
-              yield* es.setStatus(storeId, p.stored.header.eventId, "parked", "awaiting its author's signature")
+              statuses.push({ eventId: p.stored.header.eventId, status: "parked", reason: "awaiting its author's signature" })
               parked++
             }
           }
         }
+        yield* es.setStatuses(storeId, statuses)
         const opened = yield* openVerified(verified)
         return { rejected: [...rejected, ...opened.rejected], parked: parked + opened.parked, keysArrived: opened.keysArrived, rotations }
       })
@@ -622,14 +629,16 @@ export const make = (input: {
         const systemItems = yield* decrypt(verified.slice(0, systemCount))
         const keysArrived = yield* processSystem(systemItems)
         const items = [...systemItems, ...(yield* decrypt(verified.slice(systemCount)))]
+        const statuses: Array<StatusEntry> = []
         for (const [i, item] of items.entries()) {
           const eventId = verified[i]!.header.eventId
           if (item._tag === "Locked") {
-            yield* es.setStatus(storeId, eventId, "parked", `key ${item.missing}`)
+            statuses.push({ eventId, status: "parked", reason: `key ${item.missing}` })
             parked++
           } else if (item._tag === "Rejected") rejected.push(item.error)
-          else yield* es.setStatus(storeId, eventId, "ok")
+          else statuses.push({ eventId, status: "ok" })
         }
+        yield* es.setStatuses(storeId, statuses)
         return { rejected, parked, keysArrived }
       })
 

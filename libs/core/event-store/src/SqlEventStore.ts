@@ -12,7 +12,7 @@
  */
 import { DuplicateEventMismatch, ImmutableRecord, type SyncRecord, VersionConflict } from "@cipherlog/domain"
 import { Effect, Option, PubSub, Stream } from "effect"
-import { type AppendResult, type ChainHead, type Counts, type EventStore, type NewRecord, paged, type RemoteResult, type StoredRecord, textOf } from "./EventStore.js"
+import { type AppendResult, type ChainHead, type Counts, type EventStore, type NewRecord, paged, type RemoteResult, type StatusEntry, type StoredRecord, textOf } from "./EventStore.js"
 import { SchemaTooNew, StorageFailure } from "./EventStoreError.js"
 import { type Row, SqliteFailure, type SqliteExecutor, type SqlValue } from "./SqliteExecutor.js"
 
@@ -194,6 +194,16 @@ export const make = (
     /** Reads whole records (`SELECT ${COLUMNS} …`), as value arrays when the host can (no named row per record). */
     const readRecords = (sql: string, params: ReadonlyArray<SqlValue>): Array<StoredRecord> =>
       db.values ? db.values(sql, params).map(fromValues) : db.all(sql, params).map(toRecord)
+
+    const writeStatus = (storeId: string, { eventId, reason, status }: StatusEntry) => {
+      if (status === "ok") db.run("DELETE FROM record_status WHERE store_id = ? AND event_id = ?", [storeId, eventId])
+      else {
+        db.run(
+          "INSERT INTO record_status (store_id, event_id, status, reason) VALUES (?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason",
+          [storeId, eventId, status, reason ?? null]
+        )
+      }
+    }
 
     const current = yield* sync("read the schema version", () => num(db.all("PRAGMA user_version")[0]!["user_version"]))
     if (current > SCHEMA_VERSION) return yield* Effect.fail(new SchemaTooNew({ location, found: current, supported: SCHEMA_VERSION }))
@@ -388,15 +398,10 @@ export const make = (
             [storeId, deviceId, head.seq, head.digest]
           )
         }),
-      setStatus: (storeId, eventId, status, reason) =>
-        sync("write a record status", () => {
-          if (status === "ok") db.run("DELETE FROM record_status WHERE store_id = ? AND event_id = ?", [storeId, eventId])
-          else {
-            db.run(
-              "INSERT INTO record_status (store_id, event_id, status, reason) VALUES (?, ?, ?, ?) ON CONFLICT (store_id, event_id) DO UPDATE SET status = excluded.status, reason = excluded.reason",
-              [storeId, eventId, status, reason ?? null]
-            )
-          }
+      setStatus: (storeId, eventId, status, reason) => sync("write a record status", () => writeStatus(storeId, { eventId, status, reason })),
+      setStatuses: (storeId, entries) =>
+        entries.length === 0 ? Effect.void : transaction<void, never>("write record statuses", () => {
+          for (const entry of entries) writeStatus(storeId, entry)
         }),
       withStatus: (storeId, status) =>
         sync("read record statuses", () =>

@@ -25,15 +25,17 @@
 import type { ImmutableRecord } from "@cipherlog/domain"
 import type { LocalStore, StorageFailure } from "@cipherlog/event-store"
 import type { KeyStoreError } from "@cipherlog/keys"
-import { Clock, Duration, Effect, PubSub, Schedule, Stream, SubscriptionRef } from "effect"
+import { Clock, Duration, Effect, Fiber, PubSub, Schedule, Stream, SubscriptionRef } from "effect"
 import * as Signals from "./Signals.js"
 import {
   type AccessDenied,
   isRetryable,
   type PushConflict,
+  type PullPage,
   type PushRefused,
   type RemoteRecord,
   SyncTransport,
+  type TransportError,
   type TransportUnavailable
 } from "./SyncTransport.js"
 
@@ -48,6 +50,11 @@ export interface Options {
   readonly pushBatch?: number
   /** Records per pull page. Default 1000. */
   readonly pullLimit?: number
+  /**
+   * Pages a pull asks for ahead of the page being ingested, while far from
+   * the head. Default 1; 0 pulls one page at a time. See `pull`.
+   */
+  readonly pullAhead?: number
   /** How long `run` waits on the server for news (long poll). Default 25 000 ms. */
   readonly longPollMs?: number
   /** How long `run` lets local appends gather before pushing. Default 20 ms. */
@@ -125,7 +132,11 @@ export type SyncError =
  */
 export interface SyncEngine {
   readonly storeId: string
-  /** Pulls until the server's head; ingests (verifies, parks, rebases) every page. */
+  /**
+   * Pulls until the server's head; ingests (verifies, parks, rebases) every
+   * page, in order. Far from the head, the next `pullAhead` pages are
+   * fetched while a page is ingested.
+   */
   readonly pull: Effect.Effect<SyncReport, SyncError>
   /** Pushes every pending record, resolving conflicts by pulling and rebasing. */
   readonly push: Effect.Effect<SyncReport, SyncError>
@@ -221,6 +232,7 @@ export const make = (local: LocalStore.LocalStore, options: Options = {}): Effec
     const storeId = local.storeId
     const pushBatch = Math.max(1, Math.min(options.pushBatch ?? 500, transport.maxBatch))
     const pullLimit = Math.max(1, options.pullLimit ?? 1000)
+    const pullAhead = Math.max(0, Math.floor(options.pullAhead ?? 1))
     const longPollMs = options.longPollMs ?? 25_000
     const pushDelayMs = options.pushDelayMs ?? 20
     const maxConflictRounds = options.maxConflictRounds ?? 20
@@ -246,18 +258,34 @@ export const make = (local: LocalStore.LocalStore, options: Options = {}): Effec
         } satisfies Partial<SyncReport>
       })
 
-    const pullLoop: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
+    const fetchPage = (after: number) => transport.pull(storeId, { after, limit: pullLimit })
+
+    const pullLoop: Effect.Effect<SyncReport, SyncError> = Effect.scoped(Effect.gen(function*() {
       let report = emptyReport
+      // Pages asked for ahead, by the cursor they start after, in order. Sequences up to a page's `head`
+      // exist without gaps (INV-003), so while a page says more follow, the next pages are full pages
+      // (as long as it) and their cursors are known: they are fetched while this one is ingested. A page
+      // asked for ahead is used only if the cursor reaches exactly its start; otherwise it is dropped.
+      const ahead: Array<{ readonly after: number; readonly fiber: Fiber.RuntimeFiber<PullPage, TransportError> }> = []
       for (;;) {
         const after = yield* es.cursor(storeId)
-        const page = yield* transport.pull(storeId, { after, limit: pullLimit })
-        if (page.records.length > 0) report = add(report, yield* ingest(page.records))
+        while (ahead.length > 0 && ahead[0]!.after !== after) yield* Fiber.interrupt(ahead.shift()!.fiber)
+        const page = ahead.length > 0 ? yield* Fiber.join(ahead.shift()!.fiber) : yield* fetchPage(after)
+        const n = page.records.length
+        if (page.hasMore && n > 0) {
+          let next = ahead.length > 0 ? ahead[ahead.length - 1]!.after + n : page.records[n - 1]!.globalSequence
+          while (ahead.length < pullAhead && next < page.head) {
+            ahead.push({ after: next, fiber: yield* Effect.forkScoped(fetchPage(next)) })
+            next += n
+          }
+        }
+        if (n > 0) report = add(report, yield* ingest(page.records))
         const cursor = yield* es.cursor(storeId)
         report = add(report, { cursor })
         // Stop at the head, or when a page did not move the cursor (a gap the server will fill on a later pull).
-        if (!page.hasMore || page.records.length === 0 || cursor === after) return report
+        if (!page.hasMore || n === 0 || cursor === after) return report
       }
-    })
+    }))
 
     const pushLoop: Effect.Effect<SyncReport, SyncError> = Effect.gen(function*() {
       let report = emptyReport

@@ -111,6 +111,80 @@ describe("SyncEngine", () => {
       expect(yield* view(b)).toEqual(yield* view(a))
     }))
 
+  it.scopedLive("far from the head, a pull asks for the next pages while it ingests one, and uses them in order", () =>
+    Effect.gen(function*() {
+      const log = yield* serverLog
+      const a = yield* firstDevice()
+      const b = yield* secondDevice(a, "d2")
+      for (let i = 0; i < 12; i++) yield* append(a, `g${i % 3}`, `t${i}`)
+      yield* (yield* engineFor(a, memoryTransport(log))).syncOnce
+      const head = (yield* memoryTransport(log).pull(storeId, { after: 0 })).head
+      expect(head).toBeGreaterThan(12)
+      const inner = memoryTransport(log)
+      // Each pull records its cursor, and is held until the next one starts or 20 ms pass: a pull asked
+      // for ahead is in flight while the page before it is ingested.
+      const afters: Array<number> = []
+      let inFlight = 0
+      let maxInFlight = 0
+      const recording: SyncTransport.SyncTransport = {
+        ...inner,
+        pull: (s, o) =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => {
+              afters.push(o.after)
+              maxInFlight = Math.max(maxInFlight, ++inFlight)
+            }),
+            () => Effect.zipRight(Effect.sleep(Duration.millis(20)), inner.pull(s, o)),
+            () => Effect.sync(() => void inFlight--)
+          )
+      }
+      const report = yield* (yield* engineFor(b, recording, { pullLimit: 4, pullAhead: 2 })).pull
+      expect(yield* view(b)).toEqual(yield* view(a))
+      expect(report.cursor).toBe(head)
+      // Every page once, by its exact cursor: 0, 4, 8, … below the head.
+      const expected = Array.from({ length: Math.ceil(head / 4) }, (_, i) => i * 4)
+      expect([...afters].sort((x, y) => x - y)).toEqual(expected)
+      // The page being ingested is already fetched: at most `pullAhead` pulls are in flight.
+      expect(maxInFlight).toBe(2)
+      // One page at a time with pullAhead 0.
+      const c = yield* secondDevice(a, "d3")
+      afters.length = 0
+      maxInFlight = 0
+      yield* (yield* engineFor(c, recording, { pullLimit: 4, pullAhead: 0 })).pull
+      expect(afters).toEqual(expected)
+      expect(maxInFlight).toBe(1)
+    }))
+
+  it.scopedLive("a page asked for ahead is dropped when the cursor does not reach its start (short pages)", () =>
+    Effect.gen(function*() {
+      const log = yield* serverLog
+      const a = yield* firstDevice()
+      const b = yield* secondDevice(a, "d2")
+      for (let i = 0; i < 10; i++) yield* append(a, `g${i % 2}`, `t${i}`)
+      yield* (yield* engineFor(a, memoryTransport(log))).syncOnce
+      const inner = memoryTransport(log)
+      // A server that answers its first page short (2 records, more to come): pages asked for ahead on the
+      // strength of that page's length start at the wrong place and must not be used.
+      const afters: Array<number> = []
+      const short: SyncTransport.SyncTransport = {
+        ...inner,
+        pull: (s, o) =>
+          Effect.map(
+            Effect.suspend(() => (afters.push(o.after), inner.pull(s, o))),
+            (page) => (o.after === 0 ? { ...page, records: page.records.slice(0, 2), hasMore: true } : page)
+          )
+      }
+      const report = yield* (yield* engineFor(b, short, { pullLimit: 5, pullAhead: 3 })).pull
+      expect(yield* view(b)).toEqual(yield* view(a))
+      const head = (yield* inner.pull(storeId, { after: 0 })).head
+      expect(report.cursor).toBe(head)
+      expect(report.pulled).toBeGreaterThan(0)
+      // Asked ahead after the short page: 2 (exact), then 4 and 6 (guesses from its length of 2); the
+      // page after 2 holds 5 records, so the cursor goes to 7 and the guesses are dropped.
+      expect(afters.slice(0, 4)).toEqual([0, 2, 4, 6])
+      expect(afters).toContain(7)
+    }))
+
   it.scopedLive("a refusal stops the engine with a typed error and keeps every record pending", () =>
     Effect.gen(function*() {
       const a = yield* firstDevice()

@@ -252,6 +252,19 @@ export const suite = (harness: Harness): void => {
           expect((yield* store.counts("s1")).parked).toBe(1)
           yield* store.setStatus("s1", r.header.eventId, "ok")
           expect(yield* store.withStatus("s1", "parked")).toEqual([])
+          // Many at once: set, replaced, cleared by "ok"; an empty batch changes nothing.
+          yield* store.setStatuses("s1", [
+            { eventId: "e-a", status: "parked", reason: "awaiting its author's signature" },
+            { eventId: "e-b", status: "rejected", reason: "tag" },
+            { eventId: "e-c", status: "parked", reason: "key k1@0" }
+          ])
+          yield* store.setStatuses("s1", [{ eventId: "e-a", status: "ok" }, { eventId: "e-c", status: "parked", reason: "key k2@0" }])
+          yield* store.setStatuses("s1", [])
+          expect(yield* store.withStatus("s1", "parked")).toEqual([{ eventId: "e-c", reason: "key k2@0" }])
+          expect(yield* store.withStatus("s1", "rejected")).toEqual([{ eventId: "e-b", reason: "tag" }])
+          yield* store.setStatuses("s1", [{ eventId: "e-b", status: "ok" }, { eventId: "e-c", status: "ok" }])
+          expect(yield* store.withStatus("s1", "parked")).toEqual([])
+          expect(yield* store.withStatus("s1", "rejected")).toEqual([])
           yield* store.cache.put("projection:goals", [["g", Uint8Array.of(1, 2)], ["h", Uint8Array.of(3)]])
           expect(Option.getOrThrow(yield* store.cache.get("projection:goals", "g"))).toEqual(Uint8Array.of(1, 2))
           expect(yield* store.cache.keys("projection:goals")).toEqual(["g", "h"])
