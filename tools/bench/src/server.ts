@@ -220,6 +220,8 @@ const throughServer = async (server: Server, log: ReadonlyArray<Built>): Promise
       if (pending.length > 0) throw new Error(`pulled past the head with ${pending.length} pages still asked for`)
       if (read !== log.length) throw new Error(`pulled ${read} records through the server (${how}), expected ${log.length}`)
     })
+  // Untimed first: whichever pull goes first pays for warming up (measured: 20–30% slower).
+  await pullAll("lines", 0)
   const pullSeconds = await pullAll("lines", PULL_AHEAD)
   const pullOneByOneSeconds = await pullAll("lines", 0)
   const pullJsonSeconds = await pullAll("json", 0)
