@@ -139,6 +139,24 @@ const fromValues = (v: ReadonlyArray<SqlValue>): StoredRecord => {
   return record
 }
 
+/** The stored form of a record just inserted at `position` (the same values `fromValues` reads back). */
+const stored = (r: NewRecord, position: number, globalSequence: number | null): StoredRecord => {
+  let text = r.recordJson
+  const { ciphertext, header, nonce, signature } = r
+  return {
+    position,
+    globalSequence,
+    header,
+    nonce,
+    ciphertext,
+    signature,
+    get recordJson() {
+      text ??= textOf({ header, nonce, ciphertext, signature })
+      return text
+    }
+  }
+}
+
 const toRecord = (row: Row): StoredRecord => fromValues(COLUMN_NAMES.map((c) => row[c] ?? null))
 
 const insertValues = (r: NewRecord, globalSequence: number | null): ReadonlyArray<SqlValue> => {
@@ -310,7 +328,9 @@ export const make = (
             let acknowledged = 0
             for (const r of records) {
               const h = r.header
-              const existing = byEventId(storeId, h.eventId)
+              // Most records are new: look for the event id with a narrow query, read the whole row only when it is there.
+              const present = db.all("SELECT 1 AS present FROM records WHERE store_id = ? AND event_id = ?", [storeId, h.eventId]).length > 0
+              const existing = present ? byEventId(storeId, h.eventId) : undefined
               if (existing) {
                 if (existing.recordJson !== textOf(r)) mismatched.push(h.eventId)
                 else if (existing.globalSequence === null) {
@@ -319,12 +339,13 @@ export const make = (
                 } else if (existing.globalSequence !== r.globalSequence) mismatched.push(h.eventId)
                 continue
               }
-              const clash = readRecords(
-                `SELECT ${COLUMNS} FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version = ?`,
+              const clash = db.all(
+                "SELECT position, global_seq FROM records WHERE store_id = ? AND aggregate_type = ? AND aggregate_id = ? AND version = ?",
                 [storeId, h.aggregateType, h.aggregateId, h.version]
               )
               if (clash.length > 0) {
-                const local = clash[0]!
+                const g = clash[0]!["global_seq"]
+                const local = { position: num(clash[0]!["position"]), globalSequence: g === null || g === undefined ? null : num(g) }
                 if (local.globalSequence !== null) {
                   mismatched.push(h.eventId) // the server contradicts what it already ordered
                   continue
@@ -334,8 +355,9 @@ export const make = (
                 db.run("DELETE FROM records WHERE store_id = ? AND global_seq IS NULL AND position >= ?", [storeId, local.position])
                 displaced.push(...moving)
               }
-              db.run(INSERT, insertValues(r, r.globalSequence))
-              inserted.push(byEventId(storeId, h.eventId)!)
+              const { lastInsertRowid } = db.run(INSERT, insertValues(r, r.globalSequence))
+              // What was just written, without reading it back.
+              inserted.push(stored(r, lastInsertRowid, r.globalSequence))
             }
             advanceCursor(storeId)
             return { inserted, acknowledged, mismatched, displaced }
