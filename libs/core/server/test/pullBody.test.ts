@@ -1,5 +1,6 @@
+import { Bytes } from "@cipherlog/domain"
 import { describe, expect, it } from "@effect/vitest"
-import { Models, Utf8Writer } from "@cipherlog/sync-api"
+import { Models } from "@cipherlog/sync-api"
 import { FastCheck as fc, Schema } from "effect"
 import { pullBody } from "../src/internal/pullBody.js"
 
@@ -21,7 +22,7 @@ const page = fc.record({
 
 describe("pullBody", () => {
   it.prop("writes the same bytes as the schema's JSON; every record text comes back exactly (INV-004)", [page], ([p]) => {
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(Utf8Writer.concat(pullBody(p)))
+    const text = new TextDecoder("utf-8", { fatal: true }).decode(Bytes.concat(...pullBody(p)))
     expect(text).toBe(JSON.stringify(encode(p)))
     const back = JSON.parse(text) as Models.PullResponse
     expect(back.records.map((r) => r.recordJson)).toEqual(p.records.map((r) => r.recordJson))
@@ -29,6 +30,6 @@ describe("pullBody", () => {
 
   it("an empty page", () => {
     const bytes = pullBody({ records: [], head: 7, hasMore: false })
-    expect(new TextDecoder().decode(Utf8Writer.concat(bytes))).toBe(`{"records":[],"head":7,"hasMore":false}`)
+    expect(new TextDecoder().decode(Bytes.concat(...bytes))).toBe(`{"records":[],"head":7,"hasMore":false}`)
   })
 })

@@ -20,6 +20,7 @@
  *
  * @since 0.1.0
  */
+import { Bytes } from "@cipherlog/domain"
 import { Either } from "effect"
 import type { PullResponse } from "./Models.js"
 import * as Utf8Writer from "./Utf8Writer.js"
@@ -103,7 +104,7 @@ export const encodeChunks = (page: PullResponse): ReadonlyArray<Uint8Array> => {
  * @since 0.1.0
  * @category encoding
  */
-export const encode = (page: PullResponse): string => strictDecoder.decode(Utf8Writer.concat(encodeChunks(page)))
+export const encode = (page: PullResponse): string => strictDecoder.decode(Bytes.concat(...encodeChunks(page)))
 
 const isIntArray = (value: unknown, n?: number): value is Array<number> =>
   Array.isArray(value) && (n === undefined || value.length === n) && value.every((x) => Number.isSafeInteger(x))
@@ -167,7 +168,7 @@ export const reader = (options: { readonly maxBytes?: number } = {}): Reader => 
         const next = chunk.indexOf(NEWLINE, at)
         if (next < 0) break
         const piece = chunk.subarray(at, next)
-        const ok = carry.length === 0 ? line(piece) : line(Utf8Writer.concat([...carry, piece]))
+        const ok = carry.length === 0 ? line(piece) : line(Bytes.concat(...carry, piece))
         carry = []
         if (!ok) return Either.left(failure!)
         at = next + 1

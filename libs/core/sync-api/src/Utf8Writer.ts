@@ -97,22 +97,3 @@ export const make = (): Utf8Writer => {
     chunks: () => (at > 0 ? [...done, chunk.subarray(0, at)] : [...done])
   }
 }
-
-/**
- * The chunks' bytes as one array (for tests and small answers; a large body
- * should travel as its chunks).
- *
- * @since 0.1.0
- * @category utils
- */
-export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let n = 0
-  for (const c of chunks) n += c.length
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
-}

@@ -1,3 +1,4 @@
+import { Bytes } from "@cipherlog/domain"
 import { describe, expect, it } from "@effect/vitest"
 import { Either, FastCheck as fc } from "effect"
 import { PullLines, Utf8Writer } from "../src/index.js"
@@ -86,7 +87,7 @@ describe("PullLines (pull as record lines)", () => {
     page,
     fc.array(fc.nat(), { maxLength: 12 })
   ], ([p, cuts]) => {
-    const bytes = Utf8Writer.concat(PullLines.encodeChunks(p))
+    const bytes = Bytes.concat(...PullLines.encodeChunks(p))
     const at = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b)
     const r = PullLines.reader()
     let from = 0
@@ -120,7 +121,7 @@ describe("PullLines (pull as record lines)", () => {
   it("bytes that are not UTF-8 are refused, not replaced; so is an answer over the size limit", () => {
     const header = new TextEncoder().encode(`{"v":1,"head":1,"hasMore":false,"sequences":[1],"receivedAt":[1]}\n`)
     const badLine = Uint8Array.from([0x7b, 0xff, 0x7d, 0x0a])
-    const bad = PullLines.decodeBytes(Utf8Writer.concat([header, badLine]))
+    const bad = PullLines.decodeBytes(Bytes.concat(header, badLine))
     expect(bad).toEqual(Either.left("record line 1 is not UTF-8"))
     const small = PullLines.reader({ maxBytes: 10 })
     expect(Either.isLeft(small.push(header))).toBe(true)
