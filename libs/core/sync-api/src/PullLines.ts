@@ -113,7 +113,7 @@ const isIntArray = (value: unknown, n?: number): value is Array<number> =>
  * Reads a record-lines answer chunk by chunk, as it arrives: each complete
  * line is decoded on its own (no page-sized string or buffer is built, see
  * `Utf8Writer`), and `end` checks the page. Bytes that are not UTF-8 are
- * refused, not replaced; so is an answer larger than `maxBytes`.
+ * refused, not replaced; so is an answer larger than `maxBytes`, if set.
  *
  * @since 0.1.0
  * @category decoding
@@ -126,22 +126,16 @@ export interface Reader {
 }
 
 /**
- * The largest answer a `Reader` takes by default: 64 MiB (a page of 1000
- * records of the largest size the server accepts is far below it).
- *
- * @since 0.1.0
- * @category constants
- */
-export const MAX_ANSWER_BYTES = 64 * 1024 * 1024
-
-/**
- * A reader for one answer.
+ * A reader for one answer. No size limit unless `maxBytes` is given: the
+ * server bounds a page by its number of records, and records may be up to
+ * `SyncRecord.MAX_RECORD_JSON_LENGTH` characters each, so a limit a client
+ * sets must leave room for what its stores hold.
  *
  * @since 0.1.0
  * @category decoding
  */
 export const reader = (options: { readonly maxBytes?: number } = {}): Reader => {
-  const maxBytes = options.maxBytes ?? MAX_ANSWER_BYTES
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
   const lines: Array<string> = []
   let carry: Array<Uint8Array> = []
   let size = 0
@@ -233,7 +227,7 @@ const fromLines = (lines: ReadonlyArray<string>, unterminated: boolean): Either.
  * @category decoding
  */
 export const decodeBytes = (bytes: Uint8Array): Either.Either<PullResponse, string> => {
-  const r = reader({ maxBytes: Math.max(MAX_ANSWER_BYTES, bytes.length) })
+  const r = reader()
   return Either.flatMap(r.push(bytes), r.end)
 }
 
