@@ -1,3 +1,4 @@
+import { Bytes } from "@cipherlog/domain"
 import { ServerStore } from "@cipherlog/server"
 import { ServerStoreConformance } from "@cipherlog/server-store-conformance"
 import { SqlClient } from "@effect/sql"
@@ -34,6 +35,30 @@ describe("SqliteServerStore", () => {
         return yield* ServerStoreConformance.checks.rawMutationRefused(sql, storeId)
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "mutant.db") }).pipe(Layer.provideMerge(cleanup))))
       expect(report).toEqual({ updateRefused: false, deleteRefused: false })
+    }))
+
+  it.effect("a pull page of texts that may travel verbatim is SQLite's one concatenation; any other page is read row by row", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const pages = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        // An astral character: the row-by-row encoder sends such a record as a JSON string, SQLite's join verbatim.
+        const texts = ["{\"e\":\"\ud83d\ude00\"}", "{\"a\":1}", "{\"b\":\n2}"]
+        yield* store.append({
+          storeId,
+          records: texts.map((recordJson, i) => ({ eventId: `e${i}`, aggregateType: "Item", aggregateId: `a${i}`, version: 1, recordJson })),
+          receivedAt: 7
+        })
+        const joined = yield* store.readLinesAfter({ storeId, after: 0, limit: 2 })
+        const rowByRow = yield* store.readLinesAfter({ storeId, after: 0, limit: 3 })
+        const text = (page: typeof joined) => new TextDecoder().decode(Bytes.concat(...page.records.lines))
+        return { joined: text(joined), chunks: joined.records.lines.length, numbers: [joined.records.sequences, joined.records.receivedAt, joined.head], rowByRow: text(rowByRow) }
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "lines.db") }).pipe(Layer.provideMerge(cleanup))))
+      expect(pages.joined).toBe("{\"e\":\"\ud83d\ude00\"}\n{\"a\":1}\n")
+      expect(pages.chunks).toBe(1)
+      expect(pages.numbers).toEqual([[1, 2], [7, 7], 3])
+      expect(pages.rowByRow).toBe(`${JSON.stringify("{\"e\":\"\ud83d\ude00\"}")}\n{"a":1}\n${JSON.stringify("{\"b\":\n2}")}\n`)
     }))
 
   it.effect("data and migrations survive a restart; migrations run once", () =>

@@ -22,22 +22,23 @@
  * @since 0.1.0
  */
 import type { StoreId, UserId } from "@cipherlog/domain"
-import type {
-  DuplicateEventMismatch,
-  InvalidRecord,
-  Forbidden,
-  InvalidRotation,
-  KekVersionExists,
-  LastAdmin,
-  Models,
-  NotFound,
-  RotationConflict,
-  ServiceUnavailable,
-  StoredRecord,
-  StoreExists,
-  Unprocessable,
-  UserKeysMismatch,
-  VersionConflict
+import {
+  type DuplicateEventMismatch,
+  type InvalidRecord,
+  type Forbidden,
+  type InvalidRotation,
+  type KekVersionExists,
+  type LastAdmin,
+  type Models,
+  type NotFound,
+  PullLines,
+  type RotationConflict,
+  type ServiceUnavailable,
+  type StoredRecord,
+  type StoreExists,
+  type Unprocessable,
+  type UserKeysMismatch,
+  type VersionConflict
 } from "@cipherlog/sync-api"
 import { Context, type Effect, Layer, type Option, type Queue, type Scope } from "effect"
 import type { IncomingRecord } from "./internal/rules.js"
@@ -193,6 +194,19 @@ export interface ServerStore {
     readonly after: number
     readonly limit: number
   }) => Effect.Effect<{ readonly records: ReadonlyArray<StoredRecord>; readonly head: number }, ServiceUnavailable>
+  /**
+   * What `readAfter` reads, with the records as the lines of a record-lines
+   * pull answer (`PullLines.RecordLines`): the body a pull sends. A database
+   * can build it in one piece, without a string per record (SQLite does; see
+   * `SqlServerStore`). Decoded, it is the page `readAfter` returns: the
+   * conformance suite holds the two together. {@link linesOf} derives it
+   * from `readAfter` for adapters that do not build it themselves.
+   */
+  readonly readLinesAfter: (input: {
+    readonly storeId: StoreId
+    readonly after: number
+    readonly limit: number
+  }) => Effect.Effect<{ readonly records: PullLines.RecordLines; readonly head: number }, ServiceUnavailable>
   /** An aggregate's records from a version on, in version order. */
   readonly readAggregate: (input: {
     readonly storeId: StoreId
@@ -325,6 +339,21 @@ export const ServerStore: Context.Tag<ServerStore, ServerStore> = Context.Generi
  * @category constructors
  */
 export const makeMemory: Effect.Effect<ServerStore> = internal.make
+
+/**
+ * `readLinesAfter`'s answer from `readAfter`'s: the records encoded as record
+ * lines (`PullLines.recordLines`). For adapters whose database does not
+ * build the lines itself.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const linesOf = (
+  page: { readonly records: ReadonlyArray<StoredRecord>; readonly head: number }
+): { readonly records: PullLines.RecordLines; readonly head: number } => ({
+  records: PullLines.recordLines(page.records),
+  head: page.head
+})
 
 /**
  * {@link makeMemory} as a layer.

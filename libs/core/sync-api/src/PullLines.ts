@@ -9,10 +9,13 @@
  *
  * 1. a header object: `{"v":1,"head":H,"hasMore":B,"sequences":[…],"receivedAt":[…]}`,
  *    where `sequences` and `receivedAt` hold one number per record, in order;
- * 2. one line per record, in order: the stored `record_json` itself when it
- *    starts with `{` and holds no line break and no surrogate code unit
- *    (so UTF-8 carries it exactly), otherwise the text as a JSON string
- *    (starting with `"`), which carries any text exactly.
+ * 2. one line per record, in order: either the stored `record_json` itself,
+ *    allowed only when it starts with `{` and holds no line break and no lone
+ *    surrogate (so UTF-8 carries it exactly), or the text as a JSON string
+ *    (starting with `"`), which carries any text exactly. A writer may use
+ *    the JSON string for any record: this one (`recordLines`) does for a
+ *    record holding any surrogate; a database writing the lines itself
+ *    (the SQLite server store) sends astral characters verbatim.
  *
  * A reader takes a record line starting with `{` verbatim and JSON-parses one
  * starting with `"`. Nothing else is valid: a reader refuses a page whose
@@ -22,6 +25,7 @@
  */
 import { Bytes } from "@cipherlog/domain"
 import { Either } from "effect"
+import type { StoredRecord } from "./ApiError.js"
 import type { PullResponse } from "./Models.js"
 import * as Utf8Writer from "./Utf8Writer.js"
 
@@ -61,28 +65,40 @@ export const accepts = (accept: string | undefined): boolean =>
   accept !== undefined && accept.toLowerCase().includes(CONTENT_TYPE)
 
 /**
- * The record-lines answer of a page, as UTF-8 chunks of about 64 KiB: what
- * the server sends. Each record is encoded once, straight into a chunk (see
- * `Utf8Writer` for why no page-sized string or buffer is built).
+ * The records of a page as record lines, without the header: what a server
+ * store reads for a pull (`ServerStore.readLinesAfter`), which a database can
+ * build in one piece without a string per record.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecordLines {
+  /** The records' global sequences, in order. */
+  readonly sequences: ReadonlyArray<number>
+  /** When the server received each record, in the same order. */
+  readonly receivedAt: ReadonlyArray<number>
+  /** The record lines, as UTF-8: one per record, in order, each ending with `\n`, cut anywhere into chunks. */
+  readonly lines: ReadonlyArray<Uint8Array>
+}
+
+/**
+ * The record lines of records, as UTF-8 chunks of about 64 KiB. Each record
+ * is encoded once, straight into a chunk (see `Utf8Writer` for why no
+ * page-sized string or buffer is built).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const encodeChunks = (page: PullResponse): ReadonlyArray<Uint8Array> => {
-  const n = page.records.length
+export const recordLines = (records: ReadonlyArray<StoredRecord>): RecordLines => {
+  const n = records.length
   const sequences: Array<number> = new Array(n)
   const receivedAt: Array<number> = new Array(n)
-  for (let i = 0; i < n; i++) {
-    sequences[i] = page.records[i]!.globalSequence
-    receivedAt[i] = page.records[i]!.receivedAt
-  }
   const out = Utf8Writer.make()
-  out.text(`{"v":${VERSION},"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"},"sequences":[${
-    sequences.join(",")
-  }],"receivedAt":[${receivedAt.join(",")}]}`)
-  out.byte(NEWLINE)
   for (let i = 0; i < n; i++) {
-    const text = page.records[i]!.recordJson
+    const record = records[i]!
+    sequences[i] = record.globalSequence
+    receivedAt[i] = record.receivedAt
+    const text = record.recordJson
     if (text.charCodeAt(0) === 0x7b && text.indexOf("\n") < 0 && text.indexOf("\r") < 0) {
       // As many bytes as code units: all ASCII, so no surrogate. Otherwise look for one.
       const written = out.text(text)
@@ -95,8 +111,59 @@ export const encodeChunks = (page: PullResponse): ReadonlyArray<Uint8Array> => {
     out.text(JSON.stringify(text))
     out.byte(NEWLINE)
   }
-  return out.chunks()
+  return { sequences, receivedAt, lines: out.chunks() }
 }
+
+const CARRIAGE_RETURN = 0x0d
+const OPEN_BRACE = 0x7b
+
+/**
+ * Whether `texts` — `count` record texts as UTF-8, each followed by `\n`,
+ * as a database can concatenate them — are valid record lines as they
+ * stand: exactly `count` line breaks, every line starting with `{`, no
+ * carriage return. (UTF-8 that a database holds has no lone surrogate.)
+ * When not, the page must be written with {@link recordLines}.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const isVerbatim = (texts: Uint8Array, count: number): boolean => {
+  if (texts.indexOf(CARRIAGE_RETURN) >= 0) return false
+  let at = 0
+  for (let i = 0; i < count; i++) {
+    if (texts[at] !== OPEN_BRACE) return false
+    const end = texts.indexOf(NEWLINE, at)
+    if (end < 0) return false
+    at = end + 1
+  }
+  return at === texts.length
+}
+
+/**
+ * The record-lines answer of a page whose records are already record lines:
+ * the header line, then the lines as they are (no copy).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeLines = (
+  page: { readonly head: number; readonly hasMore: boolean; readonly records: RecordLines }
+): ReadonlyArray<Uint8Array> => {
+  const { lines, receivedAt, sequences } = page.records
+  const header = `{"v":${VERSION},"head":${JSON.stringify(page.head)},"hasMore":${page.hasMore ? "true" : "false"},"sequences":[${
+    sequences.join(",")
+  }],"receivedAt":[${receivedAt.join(",")}]}\n`
+  return [textEncoder.encode(header), ...lines]
+}
+
+/**
+ * The record-lines answer of a page, as UTF-8 chunks: what the server sends.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeChunks = (page: PullResponse): ReadonlyArray<Uint8Array> =>
+  encodeLines({ head: page.head, hasMore: page.hasMore, records: recordLines(page.records) })
 
 /**
  * The record-lines text of a page (the text of `encodeChunks`).
@@ -137,17 +204,33 @@ export interface Reader {
 export const reader = (options: { readonly maxBytes?: number } = {}): Reader => {
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY
   const lines: Array<string> = []
+  /** The bytes of a line cut by the end of the chunks so far. */
   let carry: Array<Uint8Array> = []
   let size = 0
   let failure: string | undefined
-  const line = (bytes: Uint8Array): boolean => {
+  /**
+   * Decodes whole lines (`bytes` ends where a line ends) and splits them.
+   * One decode for all the lines a chunk holds, not one per line, and never
+   * a decode in stream mode: both are several times slower (measured in
+   * docs/http-api.md, "Why pages travel as chunks"). A line is a slice of
+   * the decoded text.
+   */
+  const take = (bytes: Uint8Array): boolean => {
+    let text: string
     try {
-      lines.push(strictDecoder.decode(bytes))
-      return true
+      text = strictDecoder.decode(bytes)
     } catch (_) {
-      failure = lines.length === 0 ? "the header line is not UTF-8" : `record line ${lines.length} is not UTF-8`
+      failure = `the answer is not UTF-8 (after ${lines.length} complete lines)`
       return false
     }
+    let at = 0
+    for (;;) {
+      const next = text.indexOf("\n", at)
+      if (next < 0) break
+      lines.push(text.slice(at, next))
+      at = next + 1
+    }
+    return true
   }
   return {
     push: (chunk) => {
@@ -157,18 +240,24 @@ export const reader = (options: { readonly maxBytes?: number } = {}): Reader => 
         failure = `the answer is larger than ${maxBytes} bytes`
         return Either.left(failure)
       }
-      let at = 0
-      for (;;) {
-        const next = chunk.indexOf(NEWLINE, at)
-        if (next < 0) break
-        const piece = chunk.subarray(at, next)
-        const ok = carry.length === 0 ? line(piece) : line(Bytes.concat(...carry, piece))
+      if (chunk.length === 0) return Either.void
+      const last = chunk.lastIndexOf(NEWLINE)
+      if (last < 0) {
+        // No line ends here: keep a copy (the caller may reuse the chunk).
+        carry.push(chunk.slice())
+        return Either.void
+      }
+      let from = 0
+      if (carry.length > 0) {
+        // The line cut by the previous chunks' end ends in this one.
+        const first = chunk.indexOf(NEWLINE)
+        const ok = take(Bytes.concat(...carry, chunk.subarray(0, first + 1)))
         carry = []
         if (!ok) return Either.left(failure!)
-        at = next + 1
+        from = first + 1
       }
-      // A line cut by the chunk's end: keep a copy (the caller may reuse the chunk).
-      if (at < chunk.length) carry.push(chunk.slice(at))
+      if (from <= last && !take(chunk.subarray(from, last + 1))) return Either.left(failure!)
+      if (last + 1 < chunk.length) carry.push(chunk.slice(last + 1))
       return Either.void
     },
     end: () => {

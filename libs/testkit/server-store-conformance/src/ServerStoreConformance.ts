@@ -6,9 +6,9 @@
  *
  * @since 0.1.0
  */
-import type { StoreId, UserId } from "@cipherlog/domain"
+import { Bytes, type StoreId, type UserId } from "@cipherlog/domain"
 import { ServerStore } from "@cipherlog/server"
-import type { Models, StoredRecord } from "@cipherlog/sync-api"
+import { type Models, PullLines, type StoredRecord } from "@cipherlog/sync-api"
 import { SqlClient } from "@effect/sql"
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect, Either, FastCheck as fc, type Layer, Option, Queue } from "effect"
@@ -36,6 +36,19 @@ const signedPrekey = (prekeyId: string, fill: number): Models.SignedPrekey => ({
 const oneTimePrekey = (prekeyId: string, fill: number): Models.OneTimePrekey => ({
   prekeyId, publicKey: new Uint8Array(32).fill(fill % 256), signature: new Uint8Array(64).fill(fill % 256)
 })
+
+/**
+ * Record texts a store must keep and serve, as `append` takes any text:
+ * valid records (which travel verbatim as record lines), the same with line
+ * breaks, and any text without NUL (PostgreSQL text cannot hold one).
+ */
+export const recordText: fc.Arbitrary<string> = fc.oneof(
+  Records.spellingArb.map((spelling) =>
+    Records.spelled({ storeId: "s", aggregateType: "Item", aggregateId: "a", version: 1, eventId: "0192f1c4-9a3b-7c2d-8e4f-0123456789ab", userId: USER }, spelling)
+  ),
+  fc.constantFrom("{\"a\":1}", "{\"a\":\n1}", "{\"a\":1}\r", " {}", "\"x\"", "{\"e\":\"\u00e9\ud83d\ude00\"}", "{\"q\":\"\\\"\"}", "{\"c\":\"\u2028\"}", ""),
+  fc.string({ unit: "grapheme" }).filter((t) => !t.includes("\u0000"))
+)
 
 /** A fresh store owned by `USER`. */
 export const freshStore = (store: Store) =>
@@ -130,6 +143,36 @@ export const checks = {
         }
       }
       return { sent: batch.length, changed }
+    }),
+
+  /**
+   * The two read paths of a pull agree: appends `texts` (each its own
+   * aggregate, any text), then for each cursor compares `readLinesAfter`,
+   * decoded as a client decodes a record-lines answer, with `readAfter`.
+   * Returns the problems found.
+   */
+  linesAgree: (store: Store, storeId: StoreId, texts: ReadonlyArray<string>, cursors: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const problems: Array<string> = []
+      const batch = texts.map((text) => incoming(text, { aggregateType: "Item", aggregateId: Records.freshId("a"), version: 1, eventId: Records.eventId() }))
+      if (batch.length > 0) yield* store.append({ storeId, records: batch, receivedAt: Date.now() })
+      for (const c of [0, ...cursors]) {
+        const after = Math.min(c, texts.length + 2)
+        const limit = c === 0 ? 1000 : 1 + (c % 4)
+        const rows = yield* store.readAfter({ storeId, after, limit })
+        const lines = yield* store.readLinesAfter({ storeId, after, limit })
+        const answer = Bytes.concat(...PullLines.encodeLines({ records: lines.records, head: lines.head, hasMore: false }))
+        const decoded = PullLines.decodeBytes(answer)
+        if (Either.isLeft(decoded)) {
+          problems.push(`lines after ${after} (limit ${limit}) do not decode: ${decoded.left}`)
+          continue
+        }
+        if (decoded.right.head !== rows.head) problems.push(`lines after ${after}: head ${decoded.right.head}, readAfter ${rows.head}`)
+        if (JSON.stringify(decoded.right.records) !== JSON.stringify(rows.records)) {
+          problems.push(`lines after ${after} (limit ${limit}) differ from readAfter`)
+        }
+      }
+      return problems
     }),
 
   /**
@@ -373,7 +416,7 @@ export const checks = {
 }
 
 /** The operations of the port that touch records: none updates or deletes one. */
-export const recordOperations = ["append", "readAfter", "readAggregate", "findEvent", "subscribe"] as const
+export const recordOperations = ["append", "readAfter", "readAggregate", "findEvent", "readLinesAfter", "subscribe"] as const
 
 /**
  * Defines the suite for one adapter.
@@ -419,6 +462,18 @@ export const suite = (
             const { changed, sent } = yield* checks.bytesPreserved(s, storeId, spellings)
             expect(sent).toBe(spellings.length)
             expect(changed).toBe(0)
+          }),
+        { fastCheck: { numRuns: runs } }
+      )
+
+      it.effect.prop(
+        "INV-004 a pull as record lines reads back what readAfter reads, whatever the texts (line breaks, quotes, non-ASCII)",
+        [fc.array(recordText, { maxLength: 12 }), fc.array(fc.nat({ max: 14 }), { maxLength: 5 })],
+        ([texts, cursors]) =>
+          Effect.gen(function*() {
+            const s = yield* store
+            const storeId = yield* freshStore(s)
+            expect(yield* checks.linesAgree(s, storeId, texts, cursors)).toEqual([])
           }),
         { fastCheck: { numRuns: runs } }
       )

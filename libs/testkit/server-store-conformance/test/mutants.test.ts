@@ -25,6 +25,8 @@ interface Bugs {
   readonly storeRetries?: boolean
   /** Replaces the stored record when an event id comes back with other bytes. */
   readonly overwriteDuplicates?: boolean
+  /** Answers a pull as record lines by joining the texts, without checking each may travel verbatim. */
+  readonly joinLinesBlindly?: boolean
   /** Hands out the oldest one-time prekey without marking it claimed (check-then-act without the claim). */
   readonly reuseOneTimePrekeys?: boolean
 }
@@ -44,6 +46,11 @@ const mutant = (bugs: Bugs) =>
     const log = (storeId: string) => logs.get(storeId) ?? logs.set(storeId, []).get(storeId)!
     const unclaimed = new Map<string, Array<Models.OneTimePrekey>>()
     const stored = (r: Row): StoredRecord => ({ globalSequence: r.globalSequence, receivedAt: r.receivedAt, recordJson: r.recordJson })
+    const readAfter: ServerStore.ServerStore["readAfter"] = ({ after, limit, storeId }) =>
+      Effect.sync(() => {
+        const rows = log(storeId)
+        return { records: rows.filter((r) => r.globalSequence > after).slice(0, limit).map(stored), head: rows.length === 0 ? 0 : rows[rows.length - 1]!.globalSequence }
+      })
     const store: ServerStore.ServerStore = {
       ...base,
       append: ({ receivedAt, records, storeId }) =>
@@ -89,10 +96,14 @@ const mutant = (bugs: Bugs) =>
           yield* PubSub.publish(heads, { storeId, head })
           return { results: results as unknown as ServerStore.AppendOutcome["results"], head }
         }),
-      readAfter: ({ after, limit, storeId }) =>
-        Effect.sync(() => {
-          const rows = log(storeId)
-          return { records: rows.filter((r) => r.globalSequence > after).slice(0, limit).map(stored), head: rows.length === 0 ? 0 : rows[rows.length - 1]!.globalSequence }
+      readAfter,
+      readLinesAfter: (input) =>
+        Effect.map(readAfter(input), (page) => {
+          if (bugs.joinLinesBlindly !== true) return ServerStore.linesOf(page)
+          // Every text verbatim, one per line, as if none held a line break or started otherwise than with `{`.
+          const joined = new TextEncoder().encode(page.records.map((r) => `${r.recordJson}\n`).join(""))
+          const { lines: _, ...numbers } = ServerStore.linesOf(page).records
+          return { records: { ...numbers, lines: [joined] }, head: page.head }
         }),
       readAggregate: ({ aggregateId, aggregateType, fromVersion, limit, storeId }) =>
         Effect.sync(() => log(storeId).filter((r) => r.aggregate === `${aggregateType}/${aggregateId}` && r.version >= fromVersion).slice(0, limit).map(stored)),
@@ -192,6 +203,16 @@ describe("server store invariant checks catch broken stores", () => {
       const immutability = yield* withStore({ overwriteDuplicates: true }, (s, id) => checks.immutability(s, id, [0, 2, 0, 2]))
       expect(immutability.changed).toBeGreaterThan(0)
       expect((yield* realMemory((s, id) => checks.immutability(s, id, [0, 2, 0, 2]))).changed).toBe(0)
+    }))
+
+  it.effect("INV-004 mutant: a store that joins record texts into lines without checking them is caught", () =>
+    Effect.gen(function*() {
+      const texts = ["{\"a\":1}", "{\"b\":\n2}", " {}", "{\"c\":3}"]
+      const broken = yield* withStore({ joinLinesBlindly: true }, (s, id) => checks.linesAgree(s, id, texts, [1, 2]))
+      expect(broken.length).toBeGreaterThan(0)
+      expect(yield* withStore({ joinLinesBlindly: true }, (s, id) => checks.linesAgree(s, id, ["{\"a\":1}", "{\"b\":2}"], [1]))).toEqual([])
+      expect(yield* withStore({}, (s, id) => checks.linesAgree(s, id, texts, [1, 2]))).toEqual([])
+      expect(yield* realMemory((s, id) => checks.linesAgree(s, id, texts, [1, 2]))).toEqual([])
     }))
 
   it.effect("prekey mutant: a store that hands out a one-time prekey again is caught by the single-use check", () =>

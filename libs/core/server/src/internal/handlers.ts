@@ -363,6 +363,31 @@ const decodeRecords = (storeId: StoreId, userId: UserId, texts: ReadonlyArray<st
     return Effect.succeed(records)
   })
 
+/**
+ * Reads a page; with `wait` > 0 and nothing after `after`, reads again when
+ * the store's head moves (or every `longPollRecheckMs`) until `wait` ms passed.
+ */
+const longPoll = <P, E>(read: Effect.Effect<P, E>, count: (page: P) => number, storeId: StoreId, after: number, wait: number) =>
+  wait === 0 ? read : Effect.scoped(Effect.gen(function*() {
+    const store = yield* ServerStore
+    const config = yield* ServerConfig
+    // Subscribe before reading: an append between the read and the wait still wakes us.
+    const heads = yield* store.subscribe
+    const deadline = (yield* now) + wait
+    const moved = Effect.iterate(false, {
+      while: (found) => !found,
+      body: () => Effect.map(Queue.take(heads), (h) => h.storeId === storeId && h.head > after)
+    })
+    let page = yield* read
+    while (count(page) === 0) {
+      const remaining = deadline - (yield* now)
+      if (remaining <= 0) break
+      yield* Effect.timeoutOption(moved, Math.min(remaining, config.longPollRecheckMs))
+      page = yield* read
+    }
+    return page
+  }))
+
 const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
   handlers
     .handle("push", ({ path, payload }) =>
@@ -383,40 +408,26 @@ const RecordsLive = HttpApiBuilder.group(SyncApi, "records", (handlers) =>
       Effect.gen(function*() {
         yield* requireRole(path.storeId, ALL_ROLES, "Reading records")
         const store = yield* ServerStore
-        const config = yield* ServerConfig
         const metrics = yield* Metrics
         const storeId = path.storeId
         const after = urlParams.after ?? 0
         const wait = urlParams.wait ?? 0
-        const read = store.readAfter({ storeId, after, limit: urlParams.limit ?? 1000 })
-        const page = wait === 0 ? yield* read : yield* Effect.scoped(Effect.gen(function*() {
-          // Subscribe before reading: an append between the read and the wait still wakes us.
-          const heads = yield* store.subscribe
-          const deadline = (yield* now) + wait
-          const moved = Effect.iterate(false, {
-            while: (found) => !found,
-            body: () => Effect.map(Queue.take(heads), (h) => h.storeId === storeId && h.head > after)
-          })
-          let page = yield* read
-          while (page.records.length === 0) {
-            const remaining = deadline - (yield* now)
-            if (remaining <= 0) break
-            yield* Effect.timeoutOption(moved, Math.min(remaining, config.longPollRecheckMs))
-            page = yield* read
-          }
-          return page
-        }))
-        metrics.pull(page.records.length)
-        const last = page.records.length === 0 ? after : page.records[page.records.length - 1]!.globalSequence
-        const answer = { records: page.records, head: page.head, hasMore: last < page.head }
+        const input = { storeId, after, limit: urlParams.limit ?? 1000 }
         // Record lines on request: each stored text as it is, not escaped into a JSON string (docs/http-api.md).
         const request = yield* HttpServerRequest.HttpServerRequest
         if (PullLines.accepts(request.headers["accept"])) {
-          return chunked(PullLines.encodeChunks(answer), PullLines.CONTENT_TYPE)
+          const page = yield* longPoll(store.readLinesAfter(input), (p) => p.records.sequences.length, storeId, after, wait)
+          const { sequences } = page.records
+          metrics.pull(sequences.length)
+          const last = sequences.length === 0 ? after : sequences[sequences.length - 1]!
+          return chunked(PullLines.encodeLines({ records: page.records, head: page.head, hasMore: last < page.head }), PullLines.CONTENT_TYPE)
         }
+        const page = yield* longPoll(store.readAfter(input), (p) => p.records.length, storeId, after, wait)
+        metrics.pull(page.records.length)
+        const last = page.records.length === 0 ? after : page.records[page.records.length - 1]!.globalSequence
         // The answer's bytes are written directly (the endpoint's schema still describes it): encoding up to
         // 1000 records through the schema and then JSON was most of a pull's cost.
-        return chunked(pullBody(answer), "application/json")
+        return chunked(pullBody({ records: page.records, head: page.head, hasMore: last < page.head }), "application/json")
       }))
 )
 

@@ -16,7 +16,7 @@ import {
 } from "@cipherlog/sync-api"
 import { Effect, Either, Option, PubSub } from "effect"
 import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
-import { MAX_MISSING } from "../ServerStore.js"
+import { linesOf, MAX_MISSING } from "../ServerStore.js"
 import { appendError, blobError, identityRotationError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./refusals.js"
 import {
   aggregateKey,
@@ -79,6 +79,12 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
     Bytes.equalsPublic(a.encryptionPublicKey, b.encryptionPublicKey)
   const stored = (r: Row): StoredRecord => ({ globalSequence: r.globalSequence, receivedAt: r.receivedAt, recordJson: r.recordJson })
   const store = (storeId: string) => stores.get(storeId)
+  const readAfter: ServerStore["readAfter"] = ({ after, limit, storeId }) =>
+    Effect.sync(() => {
+      const s = store(storeId)
+      if (s === undefined) return { records: [], head: 0 }
+      return { records: s.records.slice(after, after + limit).map(stored), head: s.records.length }
+    })
   const setBlob = (s: StoreState, versionId: string, userId: UserId, blob: string, at: number) => {
     const b: Models.KekBlob = { versionId: versionId as Models.KekVersionId, userId, blob, createdAt: at }
     s.blobs.set(`${versionId}\n${userId}`, b)
@@ -259,12 +265,8 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
         if (plan.right.inserts.length > 0) yield* PubSub.publish(heads, { storeId, head: outcome.head })
         return outcome
       }),
-    readAfter: ({ after, limit, storeId }) =>
-      Effect.sync(() => {
-        const s = store(storeId)
-        if (s === undefined) return { records: [], head: 0 }
-        return { records: s.records.slice(after, after + limit).map(stored), head: s.records.length }
-      }),
+    readAfter,
+    readLinesAfter: (input) => Effect.map(readAfter(input), linesOf),
     readAggregate: ({ aggregateId, aggregateType, fromVersion, limit, storeId }) =>
       Effect.sync(() =>
         (store(storeId)?.aggregates.get(aggregateKey(aggregateType, aggregateId)) ?? [])
