@@ -236,12 +236,27 @@ export const schemaV4: ReadonlyArray<string> = [
 ]
 
 /**
+ * Migration 5: each store's longest record text, in characters
+ * (`max_record_length`, filled from the records already there), so that a
+ * pull page can be held to `ServerStore.MAX_PAGE_CHARACTERS` without
+ * measuring its records when no record is long enough to matter.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const schemaV5: ReadonlyArray<string> = [
+  `ALTER TABLE stores ADD COLUMN max_record_length BIGINT NOT NULL DEFAULT 0 CHECK (max_record_length >= 0)`,
+  `UPDATE stores SET max_record_length =
+    (SELECT COALESCE(MAX(char_length(record_json)), 0) FROM records WHERE records.store_id = stores.store_id)`
+]
+
+/**
  * The highest migration this code has; a database with a higher one is refused.
  *
  * @since 0.1.0
  * @category migrations
  */
-export const latestMigration = 4
+export const latestMigration = 5
 
 /**
  * The migrations, in order.
@@ -253,7 +268,8 @@ export const migrations: Migrator.Loader = Migrator.fromRecord({
   "0001_initial": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV1, (statement) => sql.unsafe(statement))),
   "0002_audit_log_append_only": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV2, (statement) => sql.unsafe(statement))),
   "0003_prekeys": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV3, (statement) => sql.unsafe(statement))),
-  "0004_identity_rotations": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV4, (statement) => sql.unsafe(statement)))
+  "0004_identity_rotations": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV4, (statement) => sql.unsafe(statement))),
+  "0005_max_record_length": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(schemaV5, (statement) => sql.unsafe(statement)))
 })
 
 /** Advisory lock key under which processes create the migrations table ("ciph"). */

@@ -75,8 +75,8 @@ describe("PgServerStore", () => {
         return { refused, left: left.map((m) => Number(m.migration_id)) }
       }).pipe(Effect.provide(layerFresh(storeOn)))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4, 5]])
-      expect(refused.message).toContain("migrated by a newer server (schema migration 5; this server knows up to 4)")
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4, 5, 6]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 6; this server knows up to 5)")
     }))
 
   it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>

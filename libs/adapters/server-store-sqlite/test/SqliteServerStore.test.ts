@@ -61,6 +61,32 @@ describe("SqliteServerStore", () => {
       expect(pages.rowByRow).toBe(`${JSON.stringify("{\"e\":\"\ud83d\ude00\"}")}\n{"a":1}\n${JSON.stringify("{\"b\":\n2}")}\n`)
     }))
 
+  it.effect("migration 5 fills each store's longest record length from its records; appends keep it", () =>
+    Effect.gen(function*() {
+      const { cleanup, dir } = tempDir()
+      const lengths = yield* Effect.gen(function*() {
+        const store = yield* ServerStore.ServerStore
+        const sql = yield* SqlClient.SqlClient
+        const storeId = yield* ServerStoreConformance.freshStore(store)
+        const empty = yield* ServerStoreConformance.freshStore(store)
+        const texts = ["{\"a\":1}", `{"b":"${"x".repeat(500)}"}`, "{}"]
+        yield* store.append({
+          storeId,
+          records: texts.map((recordJson, i) => ({ eventId: `e${i}`, aggregateType: "Item", aggregateId: `a${i}`, version: 1, recordJson })),
+          receivedAt: 1
+        })
+        const read = sql<{ store_id: string; max_record_length: number }>`SELECT store_id, max_record_length FROM stores
+          WHERE store_id IN (${storeId}, ${empty}) ORDER BY store_id = ${storeId}`
+        const appended = (yield* read).map((r) => r.max_record_length)
+        // As a database migrated from schema 4 has it: the column at its default, then the migration's fill.
+        yield* sql`UPDATE stores SET max_record_length = 0`
+        yield* sql.unsafe(SqliteServerStore.schemaV5[1]!)
+        return { appended, filled: (yield* read).map((r) => r.max_record_length), longest: texts[1]!.length }
+      }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "v5.db") }).pipe(Layer.provideMerge(cleanup))))
+      expect(lengths.appended).toEqual([0, lengths.longest])
+      expect(lengths.filled).toEqual([0, lengths.longest])
+    }))
+
   it.effect("data and migrations survive a restart; migrations run once", () =>
     Effect.gen(function*() {
       const { cleanup, dir } = tempDir()
@@ -80,7 +106,7 @@ describe("SqliteServerStore", () => {
         const [sync] = yield* sql<{ synchronous: number }>`PRAGMA synchronous`
         return { migrations: migrations.map((m) => m.migration_id), head: page.head, mode: mode?.journal_mode, sync: sync?.synchronous }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename }).pipe(Layer.provideMerge(cleanup))))
-      expect(after).toEqual({ migrations: [1, 2, 3, 4], head: 2, mode: "wal", sync: 2 })
+      expect(after).toEqual({ migrations: [1, 2, 3, 4, 5], head: 2, mode: "wal", sync: 2 })
     }))
 
   it.effect("refuses a database migrated by a newer server, and changes nothing", () =>
@@ -94,8 +120,8 @@ describe("SqliteServerStore", () => {
         return { refused, left: left.map((m) => m.migration_id) }
       }).pipe(Effect.provide(SqliteServerStore.layer({ filename: join(dir, "newer.db") }).pipe(Layer.provideMerge(cleanup))))
       const refused = outcome.refused
-      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4, 5]])
-      expect(refused.message).toContain("migrated by a newer server (schema migration 5; this server knows up to 4)")
+      expect([refused._tag, refused._tag === "MigrationError" ? refused.reason : "", outcome.left]).toEqual(["MigrationError", "bad-state", [1, 2, 3, 4, 5, 6]])
+      expect(refused.message).toContain("migrated by a newer server (schema migration 6; this server knows up to 5)")
     }))
 
   it.effect("mutant: without the audit triggers, raw SQL rewrites the audit log (the check sees it)", () =>

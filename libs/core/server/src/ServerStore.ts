@@ -123,6 +123,19 @@ export interface Actor {
 export const MAX_MISSING = 1000
 
 /**
+ * Most characters of record text a pull page holds: a page ends before the
+ * record that would take it past this (but holds at least one record,
+ * however long). Pages of ordinary records end at their `limit` long before
+ * (1000 records of 1 KiB are about 1.8 M characters); this bounds what a
+ * page of long records costs the server in memory (1000 records of 1.5 M
+ * characters would be 1.5 G).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_PAGE_CHARACTERS = 8 * 1024 * 1024
+
+/**
  * The service.
  *
  * @since 0.1.0
@@ -188,7 +201,12 @@ export interface ServerStore {
     readonly records: ReadonlyArray<IncomingRecord>
     readonly receivedAt: number
   }) => Effect.Effect<AppendOutcome, VersionConflict | DuplicateEventMismatch | InvalidRecord | ServiceUnavailable>
-  /** At most `limit` records after `after`, in order, and the store's head. */
+  /**
+   * At most `limit` records after `after`, in order, and the store's head.
+   * The page ends early rather than hold more than {@link MAX_PAGE_CHARACTERS}
+   * of record text (always at least one record): a short page does not mean
+   * the end of the log, the head does.
+   */
   readonly readAfter: (input: {
     readonly storeId: StoreId
     readonly after: number

@@ -44,7 +44,7 @@ import {
   leavesAnAdmin,
   planAppend
 } from "./internal/rules.js"
-import { linesOf, MAX_MISSING, type ServerStore, type StoreHead } from "./ServerStore.js"
+import { linesOf, MAX_MISSING, MAX_PAGE_CHARACTERS, type ServerStore, type StoreHead } from "./ServerStore.js"
 
 /**
  * What a dialect adds to the shared queries.
@@ -315,10 +315,25 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
         onSome: Effect.succeed
       }))
 
+    /**
+     * The last sequence a page after `after` may hold: `after + limit` (sequences are gapless), unless the
+     * store's longest record times `limit` passes MAX_PAGE_CHARACTERS; then the page's records are measured
+     * and it ends before the one that would take it past (but holds its first). Evaluated once per query.
+     */
+    const pageEnd = (storeId: string, after: number, limit: number) =>
+      sql`(CASE WHEN (SELECT max_record_length FROM stores WHERE store_id = ${storeId}) * ${limit} <= ${MAX_PAGE_CHARACTERS}
+        THEN ${after + limit}
+        ELSE COALESCE((SELECT MAX(global_seq) FROM (
+          SELECT global_seq, SUM(len) OVER (ORDER BY global_seq ROWS UNBOUNDED PRECEDING) AS upto
+          FROM (SELECT global_seq, length(record_json) AS len FROM records
+            WHERE store_id = ${storeId} AND global_seq > ${after} ORDER BY global_seq LIMIT ${limit}) AS page
+        ) AS sums WHERE upto <= ${MAX_PAGE_CHARACTERS}), ${after + 1}) END)`
+
     const readAfter = ({ after, limit, storeId }: { readonly storeId: string; readonly after: number; readonly limit: number }) =>
       Effect.gen(function*() {
         const rows = yield* sql<RecordRow>`SELECT global_seq, received_at, record_json FROM records
-          WHERE store_id = ${storeId} AND global_seq > ${after} ORDER BY global_seq LIMIT ${limit}`
+          WHERE store_id = ${storeId} AND global_seq > ${after} AND global_seq <= ${pageEnd(storeId, after, limit)}
+          ORDER BY global_seq LIMIT ${limit}`
         const [store] = yield* sql<{ head: Num }>`SELECT head FROM stores WHERE store_id = ${storeId}`
         return { records: rows.map(toStored), head: store === undefined ? 0 : num(store.head) }
       })
@@ -344,7 +359,8 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
               json_group_array(global_seq) AS sequences, json_group_array(received_at) AS received_at,
               (SELECT head FROM stores WHERE store_id = ${storeId}) AS head
               FROM (SELECT global_seq, received_at, record_json FROM records
-                WHERE store_id = ${storeId} AND global_seq > ${after} ORDER BY global_seq LIMIT ${limit})`
+                WHERE store_id = ${storeId} AND global_seq > ${after} AND global_seq <= ${pageEnd(storeId, after, limit)}
+                ORDER BY global_seq LIMIT ${limit})`
             const sequences = JSON.parse(row!.sequences) as Array<number>
             const receivedAt = JSON.parse(row!.received_at) as Array<number>
             const body = row!.body ?? new Uint8Array(0)
@@ -712,7 +728,11 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
                   record_json: record.recordJson
                 }))
               )
-              yield* sql`UPDATE stores SET head = ${plan.right.head} WHERE store_id = ${storeId}`
+              let longest = 0
+              for (const { record } of inserts) longest = Math.max(longest, record.recordJson.length)
+              yield* sql`UPDATE stores SET head = ${plan.right.head},
+                max_record_length = CASE WHEN max_record_length < ${longest} THEN ${longest} ELSE max_record_length END
+                WHERE store_id = ${storeId}`
               if (options.onAppend !== undefined) {
                 yield* Effect.provideService(options.onAppend({ storeId, head: plan.right.head }), SqlClient.SqlClient, sql)
               }

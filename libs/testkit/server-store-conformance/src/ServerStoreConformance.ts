@@ -82,9 +82,10 @@ export const readAll = (store: Store, storeId: StoreId, page = 1000) =>
     const out: Array<StoredRecord> = []
     let after = 0
     for (;;) {
-      const { records } = yield* store.readAfter({ storeId, after, limit: page })
+      const { head, records } = yield* store.readAfter({ storeId, after, limit: page })
       out.push(...records)
-      if (records.length < page) return out
+      // A short page is not the end (pages are also bounded by MAX_PAGE_CHARACTERS): the head is.
+      if (records.length === 0 || records[records.length - 1]!.globalSequence >= head) return out
       after = records[records.length - 1]!.globalSequence
     }
   })
@@ -170,6 +171,45 @@ export const checks = {
         if (decoded.right.head !== rows.head) problems.push(`lines after ${after}: head ${decoded.right.head}, readAfter ${rows.head}`)
         if (JSON.stringify(decoded.right.records) !== JSON.stringify(rows.records)) {
           problems.push(`lines after ${after} (limit ${limit}) differ from readAfter`)
+        }
+      }
+      return problems
+    }),
+
+  /**
+   * Pages are bounded by `MAX_PAGE_CHARACTERS` of record text: appends
+   * texts of the given lengths (each its own aggregate), then pulls after
+   * every cursor with `limit` 1000, both as rows and as record lines. Each
+   * page must be the longest run that fits (at least one record). Returns
+   * the problems found.
+   */
+  pageBudget: (store: Store, storeId: StoreId, lengths: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const problems: Array<string> = []
+      const texts = lengths.map((n, i) => `{"i":${i},"pad":"${"x".repeat(Math.max(0, n - 18 - String(i).length))}"}`)
+      yield* store.append({
+        storeId,
+        records: texts.map((text) => incoming(text, { aggregateType: "Item", aggregateId: Records.freshId("a"), version: 1, eventId: Records.eventId() })),
+        receivedAt: Date.now()
+      })
+      for (let after = 0; after < texts.length; after++) {
+        let expected = 0
+        let characters = 0
+        while (after + expected < texts.length) {
+          const next = texts[after + expected]!.length
+          if (expected > 0 && characters + next > ServerStore.MAX_PAGE_CHARACTERS) break
+          characters += next
+          expected++
+        }
+        const rows = yield* store.readAfter({ storeId, after, limit: 1000 })
+        const lines = yield* store.readLinesAfter({ storeId, after, limit: 1000 })
+        const decoded = PullLines.decodeBytes(Bytes.concat(...PullLines.encodeLines({ records: lines.records, head: lines.head, hasMore: false })))
+        const got = rows.records.map((r) => r.globalSequence)
+        const want = Array.from({ length: expected }, (_, k) => after + k + 1)
+        if (JSON.stringify(got) !== JSON.stringify(want)) problems.push(`page after ${after}: sequences ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`)
+        if (rows.records.some((r, k) => r.recordJson !== texts[after + k])) problems.push(`page after ${after}: a text differs`)
+        if (Either.isLeft(decoded) || JSON.stringify(decoded.right.records) !== JSON.stringify(rows.records)) {
+          problems.push(`page after ${after}: the record lines differ from the rows`)
         }
       }
       return problems
@@ -477,6 +517,17 @@ export const suite = (
           }),
         { fastCheck: { numRuns: runs } }
       )
+
+      it.effect("a pull page holds at most MAX_PAGE_CHARACTERS of record text (at least one record), as rows and as lines", () =>
+        Effect.gen(function*() {
+          const s = yield* store
+          const storeId = yield* freshStore(s)
+          const third = Math.floor(ServerStore.MAX_PAGE_CHARACTERS / 3)
+          // Pages: [1, 2] (a third record would pass the limit), [3], [4] alone although longer than the limit, [5, 6].
+          const lengths = [third + 100, third + 100, third + 100, ServerStore.MAX_PAGE_CHARACTERS + 5, 100, 100]
+          expect(yield* checks.pageBudget(s, storeId, lengths)).toEqual([])
+          expect((yield* readAll(s, storeId)).length).toBe(lengths.length)
+        }), { timeout: 60_000 })
 
       it.effect.prop(
         "INV-005 retries and in-batch repeats leave one copy with the original sequence; the same id with other bytes is refused",

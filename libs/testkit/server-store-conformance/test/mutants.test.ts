@@ -215,6 +215,14 @@ describe("server store invariant checks catch broken stores", () => {
       expect(yield* realMemory((s, id) => checks.linesAgree(s, id, texts, [1, 2]))).toEqual([])
     }))
 
+  it.effect("page mutant: a store whose pages are bounded only by their limit is caught by the page-size check", () =>
+    Effect.gen(function*() {
+      const third = Math.floor(ServerStore.MAX_PAGE_CHARACTERS / 3)
+      const lengths = [third + 100, third + 100, third + 100, 100]
+      expect((yield* withStore({}, (s, id) => checks.pageBudget(s, id, lengths))).length).toBeGreaterThan(0)
+      expect(yield* realMemory((s, id) => checks.pageBudget(s, id, lengths))).toEqual([])
+    }), { timeout: 60_000 })
+
   it.effect("prekey mutant: a store that hands out a one-time prekey again is caught by the single-use check", () =>
     Effect.gen(function*() {
       const plan = { prekeys: 5, claims: 8 }

@@ -16,7 +16,7 @@ import {
 } from "@cipherlog/sync-api"
 import { Effect, Either, Option, PubSub } from "effect"
 import type { AppendOutcome, ChallengeRecord, ServerStore, SessionRecord, StoreHead, UserRecord } from "../ServerStore.js"
-import { linesOf, MAX_MISSING } from "../ServerStore.js"
+import { linesOf, MAX_MISSING, MAX_PAGE_CHARACTERS } from "../ServerStore.js"
 import { appendError, blobError, identityRotationError, notMember, prekeyIdTaken, prekeyLimit, rotationError, unknownUser } from "./refusals.js"
 import {
   aggregateKey,
@@ -83,7 +83,14 @@ export const make: Effect.Effect<ServerStore> = Effect.gen(function*() {
     Effect.sync(() => {
       const s = store(storeId)
       if (s === undefined) return { records: [], head: 0 }
-      return { records: s.records.slice(after, after + limit).map(stored), head: s.records.length }
+      const records: Array<StoredRecord> = []
+      let characters = 0
+      for (const row of s.records.slice(after, after + limit)) {
+        if (records.length > 0 && characters + row.recordJson.length > MAX_PAGE_CHARACTERS) break
+        characters += row.recordJson.length
+        records.push(stored(row))
+      }
+      return { records, head: s.records.length }
     })
   const setBlob = (s: StoreState, versionId: string, userId: UserId, blob: string, at: number) => {
     const b: Models.KekBlob = { versionId: versionId as Models.KekVersionId, userId, blob, createdAt: at }
