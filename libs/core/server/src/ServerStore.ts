@@ -29,7 +29,7 @@ import {
   type InvalidRotation,
   type KekVersionExists,
   type LastAdmin,
-  type Models,
+  Models,
   type NotFound,
   PullLines,
   type RotationConflict,
@@ -128,12 +128,13 @@ export const MAX_MISSING = 1000
  * however long). Pages of ordinary records end at their `limit` long before
  * (1000 records of 1 KiB are about 1.8 M characters); this bounds what a
  * page of long records costs the server in memory (1000 records of 1.5 M
- * characters would be 1.5 G).
+ * characters would be 1.5 G). The same as `Models.MAX_PAGE_CHARACTERS` in
+ * `@cipherlog/sync-api`, which the API description states.
  *
  * @since 0.1.0
  * @category constants
  */
-export const MAX_PAGE_CHARACTERS = 8 * 1024 * 1024
+export const MAX_PAGE_CHARACTERS: number = Models.MAX_PAGE_CHARACTERS
 
 /**
  * The service.

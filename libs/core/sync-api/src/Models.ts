@@ -22,6 +22,15 @@ export {
 export const MAX_BATCH = 1000
 
 /**
+ * Most characters of record text one pull page holds: a page ends before
+ * the record that would take it past this, but always holds one record.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_PAGE_CHARACTERS = 8 * 1024 * 1024
+
+/**
  * Longest long-poll wait, in milliseconds.
  *
  * @since 0.1.0
@@ -432,8 +441,11 @@ export const PullParams = Schema.Struct({
 }).annotations({ identifier: "PullParams" })
 
 /**
- * Answer of a pull: the records after the cursor, in order; `head` is the
- * store's highest sequence; `hasMore` says whether more follow.
+ * Answer of a pull: the records after the cursor, in order (at most
+ * `limit`, and fewer when they are long: a page holds at most 8 Mi
+ * characters of record text, but always one record); `head` is the store's
+ * highest sequence; `hasMore` says whether more follow, so a short page is
+ * not the end.
  *
  * @since 0.1.0
  * @category records
@@ -442,7 +454,11 @@ export const PullResponse = Schema.Struct({
   records: Schema.Array(StoredRecord),
   head: Schema.Int,
   hasMore: Schema.Boolean
-}).annotations({ identifier: "PullResponse" })
+}).annotations({
+  identifier: "PullResponse",
+  description: `The records after the cursor, in order: at most \`limit\`, and fewer when they are long (a page holds at most ` +
+    `${MAX_PAGE_CHARACTERS} characters of record text, but always one record). \`hasMore\` says whether more follow: a short page is not the end.`
+})
 /** @since 0.1.0 */
 export type PullResponse = typeof PullResponse.Type
 
