@@ -34,11 +34,21 @@ const ADMINS: ReadonlyArray<Models.Role> = ["admin"]
 
 const now = Clock.currentTimeMillis
 
+/**
+ * Answers below this size are copied into one buffer rather than sent as a
+ * stream of their chunks: a streamed answer cost about 1 ms more of server
+ * CPU than one buffer (a 1-record pull: 2.1 ms against 1.0 ms), and copying
+ * costs about 0.2 ms a MiB. Pull pages of 1000 records (about 1.8 MB) stay
+ * streamed: no page-sized copy (see `Utf8Writer`).
+ */
+const COPY_BELOW = 1024 * 1024
+
 /** A body written as its chunks (see `Utf8Writer`), with its length, so it is not sent chunk-encoded. */
 const chunked = (chunks: ReadonlyArray<Uint8Array>, contentType: string) => {
   if (chunks.length === 1) return HttpServerResponse.uint8Array(chunks[0]!, { contentType })
   let length = 0
   for (const c of chunks) length += c.length
+  if (length < COPY_BELOW) return HttpServerResponse.uint8Array(Bytes.concat(...chunks), { contentType })
   return HttpServerResponse.stream(Stream.fromIterable(chunks), { contentType }).pipe(
     HttpServerResponse.setHeader("content-length", String(length))
   )
