@@ -115,6 +115,18 @@ export interface Actor {
 }
 
 /**
+ * A pull page read as record lines (`readLinesAfter`): the records' lines
+ * and the store's head.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LinesPage {
+  readonly records: PullLines.RecordLines
+  readonly head: number
+}
+
+/**
  * Most records a {@link VersionConflict} carries.
  *
  * @since 0.1.0
@@ -225,7 +237,7 @@ export interface ServerStore {
     readonly storeId: StoreId
     readonly after: number
     readonly limit: number
-  }) => Effect.Effect<{ readonly records: PullLines.RecordLines; readonly head: number }, ServiceUnavailable>
+  }) => Effect.Effect<LinesPage, ServiceUnavailable>
   /** An aggregate's records from a version on, in version order. */
   readonly readAggregate: (input: {
     readonly storeId: StoreId
@@ -369,7 +381,7 @@ export const makeMemory: Effect.Effect<ServerStore> = internal.make
  */
 export const linesOf = (
   page: { readonly records: ReadonlyArray<StoredRecord>; readonly head: number }
-): { readonly records: PullLines.RecordLines; readonly head: number } => ({
+): LinesPage => ({
   records: PullLines.recordLines(page.records),
   head: page.head
 })

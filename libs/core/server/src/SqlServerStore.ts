@@ -44,7 +44,7 @@ import {
   leavesAnAdmin,
   planAppend
 } from "./internal/rules.js"
-import { linesOf, MAX_MISSING, MAX_PAGE_CHARACTERS, type ServerStore, type StoreHead } from "./ServerStore.js"
+import { type LinesPage, linesOf, MAX_MISSING, MAX_PAGE_CHARACTERS, type ServerStore, type StoreHead } from "./ServerStore.js"
 
 /**
  * What a dialect adds to the shared queries.
@@ -348,7 +348,6 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
      * not come in sequence order, or when SQLite refuses the concatenation (a
      * page past its length limit): `readAfter` answers those pages.
      */
-    type Joined = { readonly records: PullLines.RecordLines; readonly head: number }
     const readJoined = ({ after, limit, storeId }: { readonly storeId: string; readonly after: number; readonly limit: number }) =>
       sql.onDialectOrElse({
         sqlite: () =>
@@ -366,19 +365,19 @@ export const make = (options: Options = {}): Effect.Effect<ServerStore, never, S
             const body = row!.body ?? new Uint8Array(0)
             let inOrder = sequences.length === 0 || sequences[0]! > after
             for (let i = 1; inOrder && i < sequences.length; i++) inOrder = sequences[i]! > sequences[i - 1]!
-            if (!inOrder || !PullLines.isVerbatim(body, sequences.length)) return Option.none<Joined>()
+            if (!inOrder || !PullLines.isVerbatim(body, sequences.length)) return Option.none<LinesPage>()
             const records: PullLines.RecordLines = { sequences, receivedAt, lines: body.length === 0 ? [] : [body] }
-            return Option.some<Joined>({ records, head: row!.head === null ? 0 : num(row!.head) })
+            return Option.some<LinesPage>({ records, head: row!.head === null ? 0 : num(row!.head) })
           }).pipe(
             Effect.catchTag("SqlError", (error) =>
               Effect.as(
                 Effect.logWarning("pull page not joined by the database; reading it row by row").pipe(
                   Effect.annotateLogs("cause", describe(error))
                 ),
-                Option.none<Joined>()
+                Option.none<LinesPage>()
               ))
           ),
-        orElse: () => Effect.succeed(Option.none<Joined>())
+        orElse: () => Effect.succeed(Option.none<LinesPage>())
       })
 
     const insertRows = (table: string, rows: ReadonlyArray<Record<string, unknown>>) =>
